@@ -1,0 +1,49 @@
+# Newcomer entry points: `make demo` (main job) and `make test` (tests). Each creates the
+# virtual environment and builds bootvid's kernels as needed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps-installed
+BUILT  := $(VENV)/.bootvid-built
+# The CUDA kernels are built whenever nvcc matches torch's CUDA major version (override with
+# BOOTVID_CUDA=0/1); architectures default to sm_90 (override: BOOTVID_CUDA_ARCHS="80;90").
+export BOOTVID_CUDA ?= auto
+export BOOTVID_CUDA_ARCHS ?= 90
+SOURCES := $(shell find csrc python -type f \( -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' -o -name '*.py' \)) CMakeLists.txt pyproject.toml
+
+.PHONY: all venv install test demo bench bench-quick clean
+
+all: test
+
+$(DEPS):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch numpy safetensors tqdm pyyaml pytest pytest-benchmark hypothesis \
+		scikit-build-core ninja
+	touch $@
+
+venv: $(DEPS)
+
+# --no-build-isolation: build against the torch installed in the venv (the one it will run with).
+$(BUILT): $(DEPS) $(SOURCES)
+	$(BIN)/pip install -q --no-build-isolation --no-deps .
+	touch $@
+
+install: $(BUILT)
+
+test: $(BUILT)
+	$(BIN)/python -m pytest -q tests
+
+demo: $(BUILT)
+	$(BIN)/bootvid demo
+
+bench: $(BUILT)
+	$(BIN)/python -m pytest benchmarks -q --benchmark-json=.benchmarks-run.json
+	$(BIN)/python -m benchmarks.report .benchmarks-run.json
+
+bench-quick: $(BUILT)
+	BOOTVID_BENCH_QUICK=1 $(BIN)/python -m pytest benchmarks -q --benchmark-json=.benchmarks-quick.json
+	$(BIN)/python -m benchmarks.report .benchmarks-quick.json
+
+clean:
+	rm -rf build $(BUILT)

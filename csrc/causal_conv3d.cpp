@@ -1,0 +1,213 @@
+// causal_conv3d: a 3D convolution whose time axis is causal (frames only see the past), with
+// a streaming cache. The GEMM work goes to the vendor convolution (oneDNN on CPU, cuDNN on
+// CUDA); this file never builds the time-padded input. Output frames whose window touches the
+// front (cache or replicated/zero frames) are computed from a small head tensor; the rest
+// read x in place, in a few time chunks, so temporaries stay a fraction of the video.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <string>
+
+#include "bootvid/kernels.h"
+#include "bootvid/ops.h"
+
+namespace bootvid {
+namespace {
+
+constexpr int64_t kMaxChunkBytes = int64_t(64) << 20;  // cap on one chunk's output
+constexpr int64_t kChunksPerCall = 4;                    // temporaries ~ 1/4 of the output
+
+// Outputs follow the layout rule of every bootvid op (channels_last_3d only when x is
+// channels_last_3d-contiguous), which the fake kernels in Python mirror.
+at::MemoryFormat format_of(const at::Tensor& x) {
+  return layout_of(x) == Layout::NTHWC ? at::MemoryFormat::ChannelsLast3d
+                                       : at::MemoryFormat::Contiguous;
+}
+
+struct ConvPlan {
+  int64_t B, Cin, T, H, W;
+  int64_t Cout, kt, kh, kw, groups;
+  int64_t st, sh, sw, ph, pw;
+  int64_t L;      // front frames (cache length, or kt - 1)
+  int64_t n_out;  // output frames
+  int64_t h;      // head outputs: windows that touch the front
+  int64_t Ho, Wo;
+  bool replicate;
+  bool has_cache;
+};
+
+ConvPlan make_plan(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef stride,
+                   at::IntArrayRef padding, const std::string& pad_mode,
+                   const std::optional<at::Tensor>& cache) {
+  const char* op = "bootvid.causal_conv3d";
+  TORCH_CHECK(x.dim() == 5, op, ": expected x of shape (B, C, T, H, W), got a ", x.dim(),
+              "-D tensor of shape ", x.sizes());
+  TORCH_CHECK(x.is_floating_point(), op, ": expected a floating-point x, got ", x.scalar_type());
+  TORCH_CHECK(w.dim() == 5, op, ": expected weight of shape (C_out, C_in / groups, kt, kh, kw), got ",
+              w.sizes());
+  TORCH_CHECK(w.device() == x.device(), op, ": x is on ", x.device(), " but weight is on ",
+              w.device());
+  TORCH_CHECK(w.scalar_type() == x.scalar_type(), op, ": x is ", x.scalar_type(), " but weight is ",
+              w.scalar_type(), "; cast them to one dtype");
+  TORCH_CHECK(stride.size() == 3 && padding.size() == 2, op,
+              ": stride must have 3 entries (t, h, w) and padding 2 (h, w)");
+  ConvPlan p;
+  p.B = x.size(0); p.Cin = x.size(1); p.T = x.size(2); p.H = x.size(3); p.W = x.size(4);
+  p.Cout = w.size(0); p.kt = w.size(2); p.kh = w.size(3); p.kw = w.size(4);
+  TORCH_CHECK(w.size(1) >= 1 && p.Cin % w.size(1) == 0, op, ": x has ", p.Cin,
+              " channels, which weight's C_in / groups (", w.size(1), ") does not divide");
+  p.groups = p.Cin / w.size(1);
+  TORCH_CHECK(p.Cout % p.groups == 0, op, ": C_out (", p.Cout, ") must be divisible by groups (",
+              p.groups, ")");
+  p.st = stride[0]; p.sh = stride[1]; p.sw = stride[2]; p.ph = padding[0]; p.pw = padding[1];
+  TORCH_CHECK(p.st >= 1 && p.sh >= 1 && p.sw >= 1, op, ": strides must be >= 1, got ", stride);
+  TORCH_CHECK(p.ph >= 0 && p.pw >= 0, op, ": padding must be >= 0, got ", padding);
+  TORCH_CHECK(p.st <= p.kt, op, ": the temporal stride (", p.st,
+              ") must not exceed the temporal kernel size (", p.kt, ") for a causal conv");
+  TORCH_CHECK(p.T >= 1, op, ": x has no frames");
+  TORCH_CHECK(pad_mode == "replicate" || pad_mode == "zeros", op,
+              ": pad_mode must be \"replicate\" or \"zeros\", got \"", pad_mode, "\"");
+  p.replicate = pad_mode == "replicate";
+  p.Ho = (p.H + 2 * p.ph - p.kh) / p.sh + 1;
+  p.Wo = (p.W + 2 * p.pw - p.kw) / p.sw + 1;
+  TORCH_CHECK(p.H + 2 * p.ph >= p.kh && p.W + 2 * p.pw >= p.kw, op, ": spatial size ", p.H, "x",
+              p.W, " with padding (", p.ph, ", ", p.pw, ") is smaller than the kernel ", p.kh, "x",
+              p.kw);
+  p.has_cache = cache.has_value() && cache->defined();
+  if (p.has_cache) {
+    const at::Tensor& c = *cache;
+    TORCH_CHECK(c.dim() == 5 && c.size(0) == p.B && c.size(1) == p.Cin && c.size(3) == p.H &&
+                    c.size(4) == p.W,
+                op, ": cache must be (B, C, L, H, W) = (", p.B, ", ", p.Cin, ", L, ", p.H, ", ",
+                p.W, "), got ", c.sizes(), " (pass the new_cache this op returned for the previous chunk)");
+    TORCH_CHECK(c.device() == x.device() && c.scalar_type() == x.scalar_type(), op,
+                ": cache must match x's device and dtype (", x.device(), ", ", x.scalar_type(),
+                "), got ", c.device(), ", ", c.scalar_type());
+    p.L = c.size(2);
+    TORCH_CHECK(p.L + p.T >= p.kt - p.st, op, ": cache (", p.L, " frames) and x (", p.T,
+                ") together must hold at least kt - st = ", p.kt - p.st, " frames");
+  } else {
+    p.L = p.kt - 1;
+  }
+  p.n_out = p.L + p.T >= p.kt ? (p.L + p.T - p.kt) / p.st + 1 : 0;
+  p.h = std::min(p.n_out, (p.L + p.st - 1) / p.st);
+  return p;
+}
+
+// The first `n` frames of the front (cache, replicated first frame, or zeros).
+at::Tensor front_tensor(const ConvPlan& p, const at::Tensor& x,
+                        const std::optional<at::Tensor>& cache, int64_t n) {
+  if (p.has_cache) return cache->narrow(2, 0, n);
+  if (p.replicate) return x.narrow(2, 0, 1).expand({p.B, p.Cin, n, p.H, p.W});
+  return at::zeros({p.B, p.Cin, n, p.H, p.W}, x.options());
+}
+
+// Frames [a, b) of the padded sequence P = cat(front, x), as a tensor (a view when possible).
+at::Tensor padded_range(const ConvPlan& p, const at::Tensor& x,
+                        const std::optional<at::Tensor>& cache, int64_t a, int64_t b) {
+  if (a >= p.L) return x.narrow(2, a - p.L, b - a);
+  const int64_t nf = std::min(b, p.L) - a;
+  at::Tensor f = front_tensor(p, x, cache, std::min(b, p.L)).narrow(2, a, nf);
+  if (b <= p.L) return f.contiguous(format_of(x));
+  return at::cat({f, x.narrow(2, 0, b - p.L)}, 2);
+}
+
+// Output chunks [j0, j1) of the body (outputs from p.h on).
+std::vector<std::pair<int64_t, int64_t>> body_chunks(const ConvPlan& p, int64_t elem_size) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const int64_t n = p.n_out - p.h;
+  if (n <= 0) return out;
+  const int64_t frame_bytes = std::max<int64_t>(1, p.B * p.Cout * p.Ho * p.Wo * elem_size);
+  int64_t cs = (n + kChunksPerCall - 1) / kChunksPerCall;
+  cs = std::max<int64_t>(1, std::min(cs, kMaxChunkBytes / frame_bytes));
+  for (int64_t j = p.h; j < p.n_out; j += cs) out.emplace_back(j, std::min(p.n_out, j + cs));
+  return out;
+}
+
+at::Tensor conv_piece(const ConvPlan& p, const at::Tensor& in, const at::Tensor& w,
+                      const std::optional<at::Tensor>& bias) {
+  return at::conv3d(in, w, bias, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, p.groups);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> causal_conv3d(const at::Tensor& x, const at::Tensor& weight,
+                                                 const std::optional<at::Tensor>& bias,
+                                                 at::IntArrayRef stride, at::IntArrayRef padding,
+                                                 const std::string& pad_mode,
+                                                 const std::optional<at::Tensor>& cache) {
+  const ConvPlan p = make_plan(x, weight, stride, padding, pad_mode, cache);
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == p.Cout, "bootvid.causal_conv3d: expected bias of shape (",
+                p.Cout, ",), got ", bias->sizes());
+  }
+  const auto fmt = format_of(x);
+  at::Tensor y = at::empty({p.B, p.Cout, p.n_out, p.Ho, p.Wo}, x.options().memory_format(fmt));
+  if (p.h > 0) {
+    const at::Tensor head = padded_range(p, x, cache, 0, (p.h - 1) * p.st + p.kt);
+    y.narrow(2, 0, p.h).copy_(conv_piece(p, head, weight, bias));
+  }
+  for (const auto& [j0, j1] : body_chunks(p, x.element_size())) {
+    const at::Tensor in = padded_range(p, x, cache, j0 * p.st, (j1 - 1) * p.st + p.kt);
+    y.narrow(2, j0, j1 - j0).copy_(conv_piece(p, in, weight, bias));
+  }
+  // new_cache = P[len(P) - (kt - st):], a fresh tensor (never a view of x or cache).
+  const int64_t len = p.L + p.T, keep = p.kt - p.st;
+  at::Tensor new_cache = padded_range(p, x, cache, len - keep, len).contiguous(fmt).clone(fmt);
+  return {y, new_cache};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backward(
+    const at::Tensor& grad_y, const std::optional<at::Tensor>& grad_new_cache, const at::Tensor& x,
+    const at::Tensor& weight, const std::optional<at::Tensor>& cache, at::IntArrayRef stride,
+    at::IntArrayRef padding, const std::string& pad_mode) {
+  const ConvPlan p = make_plan(x, weight, stride, padding, pad_mode, cache);
+  TORCH_CHECK(grad_y.dim() == 5 && grad_y.size(0) == p.B && grad_y.size(1) == p.Cout &&
+                  grad_y.size(2) == p.n_out && grad_y.size(3) == p.Ho && grad_y.size(4) == p.Wo,
+              "bootvid.causal_conv3d_backward: grad_y has shape ", grad_y.sizes(),
+              " but the output has (", p.B, ", ", p.Cout, ", ", p.n_out, ", ", p.Ho, ", ", p.Wo, ")");
+  const auto fmt = format_of(x);
+  at::Tensor gy = grad_y.to(x.scalar_type());
+  at::Tensor gx = at::zeros_like(x, fmt);
+  at::Tensor gw = at::zeros_like(weight, at::MemoryFormat::Contiguous);
+  at::Tensor gb = p.n_out > 0 ? gy.sum({0, 2, 3, 4}) : at::zeros({p.Cout}, x.options());
+  // Gradient with respect to the front frames [0, L).
+  at::Tensor gfront = at::zeros({p.B, p.Cin, p.L, p.H, p.W}, x.options());
+  const std::array<bool, 3> mask = {true, true, false};
+  // Route the gradient of padded frames [a, b) to the front and to x.
+  auto scatter = [&](const at::Tensor& g, int64_t a, int64_t b) {
+    if (a < p.L) {
+      const int64_t nf = std::min(b, p.L) - a;
+      gfront.narrow(2, a, nf).add_(g.narrow(2, 0, nf));
+    }
+    if (b > p.L) {
+      const int64_t a_x = std::max(a, p.L);
+      gx.narrow(2, a_x - p.L, b - a_x).add_(g.narrow(2, a_x - a, b - a_x));
+    }
+  };
+  auto piece = [&](int64_t j0, int64_t j1) {
+    const int64_t a = j0 * p.st, b = (j1 - 1) * p.st + p.kt;
+    const at::Tensor in = padded_range(p, x, cache, a, b);
+    auto [gi, gwp, unused] = at::convolution_backward(
+        gy.narrow(2, j0, j1 - j0), in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw},
+        {1, 1, 1}, false, {0, 0, 0}, p.groups, mask);
+    gw.add_(gwp);
+    scatter(gi, a, b);
+  };
+  if (p.h > 0) piece(0, p.h);
+  for (const auto& [j0, j1] : body_chunks(p, x.element_size())) piece(j0, j1);
+  if (grad_new_cache.has_value() && grad_new_cache->defined() && grad_new_cache->numel() > 0) {
+    const int64_t len = p.L + p.T, keep = p.kt - p.st;
+    scatter(grad_new_cache->to(x.scalar_type()), len - keep, len);
+  }
+  at::Tensor gcache;
+  if (p.has_cache) {
+    gcache = gfront;
+  } else {
+    if (p.replicate && p.L > 0) gx.narrow(2, 0, 1).add_(gfront.sum(2, /*keepdim=*/true));
+    gcache = at::empty({0}, x.options());
+  }
+  return {gx, gw, gb, gcache};
+}
+
+}  // namespace bootvid

@@ -1,0 +1,1 @@
+"""The ``bootvid`` command line."""
