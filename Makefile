@@ -19,7 +19,7 @@ $(DEPS):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch numpy safetensors tqdm pyyaml pytest pytest-benchmark hypothesis \
-		scikit-build-core ninja
+		scikit-build-core ninja "cmake>=3.26"
 	touch $@
 
 venv: $(DEPS)
