@@ -63,14 +63,20 @@ int parse_act(const std::string& act, const char* op) {
   TORCH_CHECK(false, "bootvid.", op, ": act must be \"silu\" or \"none\", got \"", act, "\"");
 }
 
-// Per-channel affine parameters as fp32 (C) tensors (they are tiny).
+// The dtype of the norm kernels' parameters, statistics and parameter gradients: fp32, or
+// float64 for float64 inputs (fp32 statistics would make float64 results fp32-accurate).
+at::ScalarType param_dtype(const at::Tensor& x) {
+  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// Per-channel affine parameters as param_dtype (C) tensors (they are tiny).
 at::Tensor channel_param(const std::optional<at::Tensor>& p, int64_t C, const at::Tensor& x,
                          const char* op, const char* name) {
   if (!p.has_value() || !p->defined()) return at::Tensor();
   TORCH_CHECK(p->dim() == 1 && p->size(0) == C, "bootvid.", op, ": expected ", name,
               " of shape (", C, ",) for ", C, " channels, got ", shape_str(*p));
   check_same_device(x, *p, op, "x", name);
-  return p->to(at::kFloat).contiguous();
+  return p->to(param_dtype(x)).contiguous();
 }
 
 NormArgs make_norm_args(const at::Tensor& x_in, int64_t num_groups, double eps, bool per_frame,
@@ -132,7 +138,7 @@ void set_modulation(NormArgs& a, const at::Tensor& gamma, const std::optional<at
 
 void alloc_stats(NormArgs& a) {
   const int64_t Ts = a.per_frame ? a.T : 1;
-  auto opts = a.x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::Contiguous);
+  auto opts = a.x.options().dtype(param_dtype(a.x)).memory_format(at::MemoryFormat::Contiguous);
   a.mean = at::empty({a.B, a.G, Ts}, opts);
   a.rstd = at::empty({a.B, a.G, Ts}, opts);
 }
@@ -141,8 +147,8 @@ void use_stats(NormArgs& a, const at::Tensor& mean, const at::Tensor& rstd, cons
   const int64_t Ts = a.per_frame ? a.T : 1;
   TORCH_CHECK(mean.numel() == a.B * a.G * Ts && rstd.numel() == a.B * a.G * Ts, "bootvid.", op,
               ": saved statistics do not match x (expected ", a.B * a.G * Ts, " values each)");
-  a.mean = mean.to(at::kFloat).contiguous();
-  a.rstd = rstd.to(at::kFloat).contiguous();
+  a.mean = mean.to(param_dtype(a.x)).contiguous();
+  a.rstd = rstd.to(param_dtype(a.x)).contiguous();
 }
 
 void run_forward(const NormArgs& a, at::Tensor& y) {
@@ -211,7 +217,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_act_backward(
   use_stats(a, mean, rstd, op);
   at::Tensor gy = grad_like_video(grad_y, a, op);
   at::Tensor gx = empty_in_layout(x.sizes(), x.options(), a.layout);
-  auto fopts = x.options().dtype(at::kFloat);
+  auto fopts = x.options().dtype(param_dtype(x));
   at::Tensor gw = at::empty({a.C}, fopts), gb = at::empty({a.C}, fopts), none1, none2;
   run_backward(a, gy, gx, gw, gb, none1, none2);
   const auto pdtype = weight.has_value() && weight->defined() ? weight->scalar_type() : x.scalar_type();
@@ -241,7 +247,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_group_norm_backward(
   use_stats(a, mean, rstd, op);
   at::Tensor gy = grad_like_video(grad_y, a, op);
   at::Tensor gx = empty_in_layout(x.sizes(), x.options(), a.layout);
-  auto fopts = x.options().dtype(at::kFloat);
+  auto fopts = x.options().dtype(param_dtype(x));
   at::Tensor gg = empty_in_layout(gamma.sizes(), fopts, a.layout);
   at::Tensor gbeta = empty_in_layout(gamma.sizes(), fopts, a.layout);
   at::Tensor none1, none2;

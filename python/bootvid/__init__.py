@@ -8,4 +8,22 @@ __version__ = "0.1.0"
 
 from . import ops  # noqa: E402  (registers the ops and their autograd/fake kernels)
 
-__all__ = ["ops", "__version__"]
+__all__ = ["ops", "nn", "tokenizer", "VideoTokenizer", "TokenizerConfig", "__version__"]
+
+# Imported on first use, so `import bootvid` stays light.
+_LAZY_MODULES = {"nn", "tokenizer"}
+_LAZY_ATTRS = {"VideoTokenizer": "tokenizer", "TokenizerConfig": "tokenizer"}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRS:
+        return getattr(importlib.import_module(f".{_LAZY_ATTRS[name]}", __name__), name)
+    raise AttributeError(f"module 'bootvid' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_ATTRS))

@@ -21,14 +21,15 @@ at::Tensor empty_in_layout(at::IntArrayRef sizes, const at::TensorOptions& opts,
 
 // One normalisation problem: x is (B, C, T, H, W) in `layout`, G groups of C / G channels.
 // Statistics per (b, g, t) over (C/G, H, W) when per_frame, else per (b, g) over
-// (C/G, T, H, W). The affine after it is either per channel (weight, bias: fp32 (C) or
+// (C/G, T, H, W). The affine after it is either per channel (weight, bias: (C) or
 // undefined, meaning 1 and 0) or, when gamma is defined, per position:
 // z = n * (1 + gamma[b, c, tsrc(t), h / sh, w / sw]) + beta[...] (beta may be undefined).
 struct NormArgs {
   at::Tensor x;             // (B, C, T, H, W), fp32 / bf16 / fp16, in `layout`
-  at::Tensor weight, bias;  // fp32 (C), contiguous, or undefined
+  // Parameters, statistics and parameter gradients are fp32, or float64 for float64 x (CPU).
+  at::Tensor weight, bias;  // (C), contiguous, or undefined
   at::Tensor gamma, beta;   // (B, C, Tl, Hl, Wl), x's dtype and layout, or undefined
-  at::Tensor mean, rstd;    // fp32 (B, G, Ts), Ts = T if per_frame else 1, contiguous
+  at::Tensor mean, rstd;    // (B, G, Ts), Ts = T if per_frame else 1, contiguous
   int64_t B = 0, C = 0, T = 0, H = 0, W = 0, G = 1;
   int64_t Tl = 1, Hl = 1, Wl = 1;  // gamma's (T, H, W)
   int64_t r = 1;                   // time ratio: T = 1 + r * (Tl - 1) (1 when Tl == 1)
@@ -44,8 +45,8 @@ struct NormArgs {
 // Forward: writes y (x's sizes, dtype and layout) and the statistics mean, rstd.
 void norm_forward_cpu(const NormArgs& a, at::Tensor& y);
 // Backward: grad_y is in x's layout. Writes grad_x (x's dtype and layout); when not
-// modulated and weight/bias given, grad_weight / grad_bias (fp32 (C)); when modulated,
-// grad_gamma / grad_beta (fp32, gamma's sizes, x's layout; grad_beta always computed).
+// modulated and weight/bias given, grad_weight / grad_bias ((C)); when modulated,
+// grad_gamma / grad_beta (gamma's sizes, x's layout; grad_beta always computed).
 void norm_backward_cpu(const NormArgs& a, const at::Tensor& grad_y, at::Tensor& grad_x,
                        at::Tensor& grad_weight, at::Tensor& grad_bias, at::Tensor& grad_gamma,
                        at::Tensor& grad_beta);

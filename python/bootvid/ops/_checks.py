@@ -19,6 +19,13 @@ def _video(x, op, name="x"):
         raise TypeError(f"bootvid.{op}: expected a floating-point {name}, got {x.dtype}")
 
 
+def tensor_types(op, **args):
+    """TypeError unless every named argument is a tensor (``None`` allowed after the first)."""
+    for i, (name, v) in enumerate(args.items()):
+        if (v is not None or i == 0) and not isinstance(v, torch.Tensor):
+            raise TypeError(f"bootvid.{op}: {name} must be a torch.Tensor, got {type(v).__name__}")
+
+
 def _same_device(a, b, op, na, nb):
     if a.device != b.device:
         raise ValueError(f"bootvid.{op}: {na} is on {a.device} but {nb} is on {b.device}; "

@@ -77,8 +77,10 @@ torch.library.register_autograd("bootvid::causal_conv3d", _conv_backward, setup_
 # ---- group_norm_act / adaptive_group_norm ------------------------------------------
 
 def _stats(x, num_groups, per_frame):
+    # fp32 statistics, float64 for float64 inputs (as the kernels keep them).
     shape = (x.shape[0], num_groups, x.shape[2] if per_frame else 1)
-    return (x.new_empty(shape, dtype=torch.float32), x.new_empty(shape, dtype=torch.float32))
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return (x.new_empty(shape, dtype=dtype), x.new_empty(shape, dtype=dtype))
 
 
 @torch.library.register_fake("bootvid::group_norm_act")

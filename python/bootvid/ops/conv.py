@@ -20,6 +20,9 @@ def causal_conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     ``1 + st*m`` frames, later ones multiples of ``st``) through the cache gives exactly the
     whole-video result. Under ``torch.autocast`` the inputs are cast to the autocast dtype.
     """
+    # Types first: the autocast cast below would otherwise fail on a non-tensor with an
+    # AttributeError instead of saying what was expected.
+    _checks.tensor_types("causal_conv3d", x=x, weight=weight, bias=bias, cache=cache)
     dt = autocast_dtype(x)
     if dt is not None:
         x, weight = x.to(dt), weight.to(dt)

@@ -40,10 +40,13 @@ def causal_conv3d(x, weight, bias=None, stride=(1, 1, 1), padding=(0, 0), pad_mo
     groups = x.shape[1] // weight.shape[1]
     if P.shape[2] >= kt:
         y = F.conv3d(P, weight, bias, stride=stride, padding=(0, *padding), groups=groups)
-    else:  # not enough frames for one window
-        ho = (x.shape[3] + 2 * padding[0] - weight.shape[3]) // stride[1] + 1
-        wo = (x.shape[4] + 2 * padding[1] - weight.shape[4]) // stride[2] + 1
-        y = x.new_zeros(x.shape[0], weight.shape[0], 0, ho, wo)
+    else:
+        # Not enough frames for one window: no output frames. Padding P to one window and
+        # keeping none of the result gives the right shape and keeps y in the autograd graph
+        # (its gradients are zeros), like the kernel.
+        short = F.pad(P, (0, 0, 0, 0, 0, kt - P.shape[2]))
+        y = F.conv3d(short, weight, bias, stride=stride, padding=(0, *padding), groups=groups)
+        y = y[:, :, :0]
     new_cache = P[:, :, P.shape[2] - (kt - st):].clone()
     return y, new_cache
 

@@ -1,0 +1,160 @@
+"""Markdown tables of a pytest-benchmark JSON file of benchmarks/test_ops.py, with the targets.
+
+    python -m benchmarks.report RUN.json [--strict] > table.md
+
+Per op and pass (fwd, fwd+bwd): the medians of bootvid's kernel, the eager composite, the
+compiled composite; the speed-ups composite / kernel; the kernel's bandwidth (bytes_moved /
+median) and its fraction of a plain copy's bandwidth measured in the same run; pass / fail
+against the target. causal_conv3d also gets its peak memory against F.pad + conv3d. Other
+benchmarks in the file (the tokenizer's) are listed after, with their medians.
+``--strict``: exit 1 when a target is missed (default: always 0, the table says it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+# op -> minimum speed-up of the kernel over the eager composite (both passes)
+TARGETS = {
+    "group_norm_act": 1.5,
+    "adaptive_group_norm": 2.0,
+    "pixel_unshuffle_3d": 1.5,
+    "pixel_shuffle_3d": 1.5,
+    "causal_conv3d": 1.0,
+}
+MEMORY_BOUND = {"group_norm_act", "adaptive_group_norm", "pixel_unshuffle_3d", "pixel_shuffle_3d"}
+OPS = ["causal_conv3d", "group_norm_act", "adaptive_group_norm", "pixel_unshuffle_3d",
+       "pixel_shuffle_3d"]
+
+
+def _ms(s):
+    return "–" if s is None else f"{s * 1e3:.2f} ms"
+
+
+def _x(r):
+    return "–" if r is None else f"{r:.2f}x"
+
+
+def _mib(b):
+    return f"{b / 2**20:.1f} MiB"
+
+
+def build(data: dict) -> tuple[str, list[tuple[str, bool]]]:
+    rows = data.get("benchmarks", [])
+    ops_rows = [b for b in rows if b.get("extra_info", {}).get("suite") == "ops"]
+    others = [b for b in rows if b.get("extra_info", {}).get("suite") != "ops"]
+    out: list[str] = []
+    checks: list[tuple[str, bool]] = []
+
+    def med(op, pass_, variant):
+        for b in ops_rows:
+            e = b["extra_info"]
+            if (e.get("op"), e.get("pass"), e.get("variant")) == (op, pass_, variant):
+                return b["stats"]["median"], e
+        return None, None
+
+    out.append("# bootvid op benchmarks\n")
+    if ops_rows:
+        e0 = ops_rows[0]["extra_info"]
+        mi = data.get("machine_info", {})
+        cpu = mi.get("cpu", {}).get("brand_raw", mi.get("processor", "?"))
+        out.append(f"shape (B, C, T, H, W) = {tuple(e0['shape'])}, dtype {e0['dtype']}, device "
+                   f"{e0['device']}, {e0['threads']} threads, CPU: {cpu}"
+                   f"{' (quick mode)' if e0.get('quick') else ''}. Medians of each benchmark; "
+                   "speed-up = composite median / kernel median.\n")
+        if e0.get("quick"):
+            out.append("Quick mode: the shapes are small (they may fit in cache, and fixed "
+                       "per-call costs weigh more), so these figures only smoke-test the suite; "
+                       "the targets apply to the full shapes.\n")
+    copy_t, copy_e = med("copy", "fwd", "copy")
+    copy_bw = copy_e["gbps"] if copy_e else None
+    if copy_e:
+        out.append(f"Plain copy of one video ({_mib(copy_e['bytes_moved'] / 2)} read + written): "
+                   f"{_ms(copy_t)}, {copy_bw:.1f} GB/s.\n")
+
+    for op in OPS:
+        if med(op, "fwd", "kernel")[0] is None and med(op, "fwd+bwd", "kernel")[0] is None:
+            continue
+        target = TARGETS[op]
+        out.append(f"## {op}\n")
+        head = ["pass", "kernel", "eager", "compiled", "speed-up vs eager",
+                "speed-up vs compiled"]
+        if op in MEMORY_BOUND:
+            head += ["kernel GB/s", "of copy BW", "eager GB/s"]
+        head += [f"target (>= {target}x eager)"]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for pass_ in ("fwd", "fwd+bwd"):
+            k, ke = med(op, pass_, "kernel")
+            e, ee = med(op, pass_, "eager")
+            c, _ = med(op, pass_, "compiled")
+            if k is None:
+                continue
+            se = e / k if e else None
+            sc = c / k if c else None
+            cells = [pass_, _ms(k), _ms(e), _ms(c), _x(se), _x(sc)]
+            if op in MEMORY_BOUND:
+                frac = f"{ke['gbps'] / copy_bw:.0%}" if copy_bw else "–"
+                cells += [f"{ke['gbps']:.1f}", frac, f"{ee['gbps']:.1f}" if ee else "–"]
+            ok = se is not None and se >= target
+            if se is not None:
+                checks.append((f"{op} {pass_}: {se:.2f}x eager (target {target}x)", ok))
+            cells.append("PASS" if ok else ("FAIL" if se is not None else "–"))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+        if op == "causal_conv3d":
+            mem = [b["extra_info"] for b in ops_rows if b["extra_info"].get("op") == op
+                   and b["extra_info"].get("variant") == "peak_memory"]
+            if mem:
+                out.append("Peak memory of one call (child process; "
+                           f"{mem[0].get('method', '')}), over the inputs already allocated:\n")
+                out.append("| pass | kernel | F.pad + conv3d | eager / kernel | target (lower) |")
+                out.append("|---|---|---|---|---|")
+                for m in mem:
+                    ok = m["peak_bytes_kernel"] < m["peak_bytes_eager"]
+                    checks.append((f"{op} {m['pass']} peak memory: {_mib(m['peak_bytes_kernel'])} "
+                                   f"vs {_mib(m['peak_bytes_eager'])}", ok))
+                    out.append(f"| {m['pass']} | {_mib(m['peak_bytes_kernel'])} | "
+                               f"{_mib(m['peak_bytes_eager'])} | "
+                               f"{m['peak_ratio_eager_over_kernel']:.2f}x | "
+                               f"{'PASS' if ok else 'FAIL'} |")
+                out.append("")
+
+    if checks:
+        out.append("## Targets\n")
+        for text, ok in checks:
+            out.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
+        n_ok = sum(ok for _, ok in checks)
+        out.append(f"\n{n_ok} of {len(checks)} targets met.\n")
+
+    if others:
+        out.append("## Other benchmarks\n")
+        out.append("| group | name | median | extra_info |")
+        out.append("|---|---|---|---|")
+        for b in others:
+            info = ", ".join(f"{k}={v}" for k, v in b.get("extra_info", {}).items()
+                             if not isinstance(v, (list, dict)))
+            out.append(f"| {b.get('group') or ''} | {b['name']} | {_ms(b['stats']['median'])} | "
+                       f"{info[:200]} |")
+        out.append("")
+    return "\n".join(out), checks
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Markdown tables of a --benchmark-json file.")
+    ap.add_argument("json", help="the file written by pytest --benchmark-json")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    a = ap.parse_args(argv)
+    with open(a.json) as f:
+        data = json.load(f)
+    text, checks = build(data)
+    print(text)
+    if a.strict and not all(ok for _, ok in checks):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The tokenizer's hyper-parameters: a dataclass that round-trips through ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIG_NAME = "config.json"
+_TYPE = "VideoTokenizer"
+
+# name -> overrides of the defaults (the defaults are the "base" preset, MagViT-v2 sized).
+_PRESETS: dict[str, dict[str, Any]] = {
+    # Tests and CPU demos: 17x64x64 encode + decode in a fraction of a second.
+    "tiny": dict(base_channels=32, channel_multipliers=(1, 2, 2, 4), num_res_blocks=1,
+                 num_mid_blocks=1, norm_groups=8),
+    # CPU training runs at 128x128.
+    "small": dict(base_channels=64, channel_multipliers=(1, 2, 2, 4), num_res_blocks=1,
+                  num_mid_blocks=1, norm_groups=32),
+    # MagViT-v2's video tokenizer: 128 channels, (1, 2, 2, 4), 4 ResBlocks per level.
+    "base": dict(),
+}
+
+
+@dataclass
+class TokenizerConfig:
+    """Hyper-parameters of :class:`~bootvid.tokenizer.VideoTokenizer`.
+
+    The encoder has one level per entry of ``channel_multipliers`` (``base_channels * m``
+    channels, ``num_res_blocks`` ResBlocks each); between consecutive levels a strided conv
+    halves H and W, and also halves time where ``temporal_downsample`` says so. So
+    ``spatial_compression = 2 ** (levels - 1)`` and ``temporal_compression =
+    2 ** sum(temporal_downsample)``: the defaults give 8x space and 4x time, with the time
+    steps in the last levels as in MagViT-v2. The decoder mirrors the encoder.
+
+    ``norm_center=False`` selects ProMAG's RMS-only custom norm everywhere. ``growth`` is the
+    history of ProMAG growth stages applied on top of this model (empty for a Stage I
+    tokenizer); it is recorded, not interpreted, here.
+    """
+
+    in_channels: int = 3
+    latent_channels: int = 16
+    base_channels: int = 128
+    channel_multipliers: tuple[int, ...] = (1, 2, 2, 4)
+    num_res_blocks: int = 4
+    num_mid_blocks: int = 4
+    temporal_downsample: tuple[bool, ...] = (False, True, True)
+    norm_groups: int = 32
+    norm_center: bool = True
+    norm_eps: float = 1e-6
+    pad_mode: str = "replicate"
+    logvar_min: float = -30.0
+    logvar_max: float = 20.0
+    growth: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.channel_multipliers = tuple(int(m) for m in self.channel_multipliers)
+        self.temporal_downsample = tuple(bool(t) for t in self.temporal_downsample)
+        self.growth = list(self.growth)
+        self.validate()
+
+    # ---- derived ------------------------------------------------------------------------
+
+    @property
+    def spatial_compression(self) -> int:
+        return 2 ** (len(self.channel_multipliers) - 1)
+
+    @property
+    def temporal_compression(self) -> int:
+        return 2 ** sum(self.temporal_downsample)
+
+    def level_channels(self) -> list[int]:
+        return [self.base_channels * m for m in self.channel_multipliers]
+
+    # ---- checks -------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field and the rule when the config is unusable."""
+        def bad(msg: str) -> None:
+            raise ValueError(f"TokenizerConfig: {msg}")
+
+        for name in ("in_channels", "latent_channels", "base_channels", "num_res_blocks",
+                     "norm_groups"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.num_mid_blocks, int) or self.num_mid_blocks < 0:
+            bad(f"num_mid_blocks must be an integer >= 0, got {self.num_mid_blocks!r}")
+        if len(self.channel_multipliers) < 2 or min(self.channel_multipliers) < 1:
+            bad("channel_multipliers needs at least two positive entries (one level per entry, "
+                f"a 2x spatial downsample between levels), got {self.channel_multipliers}")
+        if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
+            bad(f"temporal_downsample has one flag per downsample step, i.e. "
+                f"len(channel_multipliers) - 1 = {len(self.channel_multipliers) - 1} flags; got "
+                f"{len(self.temporal_downsample)} ({self.temporal_downsample})")
+        for c in self.level_channels():
+            if c % self.norm_groups:
+                bad(f"every level's channel count must be divisible by norm_groups "
+                    f"({self.norm_groups}); base_channels * multipliers = {self.level_channels()}")
+        if not self.norm_eps > 0:
+            bad(f"norm_eps must be > 0, got {self.norm_eps}")
+        if self.pad_mode not in ("replicate", "zeros"):
+            bad(f'pad_mode must be "replicate" or "zeros", got {self.pad_mode!r}')
+        if not self.logvar_min < self.logvar_max:
+            bad(f"logvar_min ({self.logvar_min}) must be below logvar_max ({self.logvar_max})")
+
+    # ---- presets and serialisation --------------------------------------------------------
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return list(_PRESETS)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "TokenizerConfig":
+        """``"tiny"`` (tests, CPU demos), ``"small"`` (CPU training at 128x128) or ``"base"``
+        (MagViT-v2: 128 channels, (1, 2, 2, 4), 4 ResBlocks per level); keyword arguments
+        override single fields."""
+        if name not in _PRESETS:
+            raise ValueError(f"unknown tokenizer preset {name!r}; choose one of {list(_PRESETS)}")
+        return cls(**{**_PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channel_multipliers"] = list(self.channel_multipliers)
+        d["temporal_downsample"] = list(self.temporal_downsample)
+        from .. import __version__
+
+        return {"_type": _TYPE, "_bootvid_version": __version__, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TokenizerConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"TokenizerConfig.from_dict expects a dict, got {type(d).__name__}")
+        if d.get("_type", _TYPE) != _TYPE:
+            raise ValueError(f"this config describes a {d['_type']!r}, not a {_TYPE}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in d.items() if not k.startswith("_")}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"TokenizerConfig: unknown field(s) {unknown}; known fields are "
+                             f"{sorted(known)}")
+        return cls(**fields)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "TokenizerConfig":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "TokenizerConfig":
+        """Read a ``config.json``; errors name the file."""
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"tokenizer config not found: {path}") from None
+        try:
+            return cls.from_json(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}: {e}") from None
