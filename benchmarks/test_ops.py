@@ -206,19 +206,26 @@ def test_op(benchmark, op, pass_, variant):
     _info(benchmark, **info)
 
 
-def test_copy(benchmark):
-    """The bandwidth yardstick: dst.copy_(src) of one video of SHAPE (read + write)."""
+@pytest.mark.parametrize("variant", ["copy", "clone"])
+def test_copy(benchmark, variant):
+    """The bandwidth yardsticks of one video of SHAPE (read + write): ``dst.copy_(src)`` into a
+    buffer reused across rounds (on this CPU's large L3 it may stay cached), and
+    ``src.clone()``, a copy into fresh memory, which is what an op returning a new tensor pays
+    (on CPU, large fresh allocations come from mmap and page-fault on first touch)."""
     src = _rand(*SHAPE)
     dst = torch.empty_like(src)
 
     def run():
-        dst.copy_(src)
+        if variant == "copy":
+            dst.copy_(src)
+        else:
+            src.clone()
         _sync()
 
     benchmark.group = "copy"
     benchmark.pedantic(run, rounds=max(ROUNDS, 10), iterations=1, warmup_rounds=2)
     nbytes = 2 * _nbytes(src)
-    _info(benchmark, op="copy", variant="copy", **{"pass": "fwd"}, bytes_moved=nbytes,
+    _info(benchmark, op="copy", variant=variant, **{"pass": "fwd"}, bytes_moved=nbytes,
           gbps=nbytes / benchmark.stats.stats.median / 1e9)
 
 

@@ -6,6 +6,7 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -36,6 +37,49 @@ inline void strided_copy(T* dst, int64_t ds, const T* src, int64_t ss, int64_t n
   }
 }
 
+// dst[i] = src[i * FW] for i < n: with FW a constant the compiler vectorises the gather.
+template <int FW, typename T>
+inline void deinterleave(T* __restrict__ dst, const T* __restrict__ src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i * FW];
+}
+
+// Row i of the output of space_to_depth: dst[i * ds] = src[i * fw * ss] (n values).
+template <typename T>
+inline void gather_every(T* dst, int64_t ds, const T* src, int64_t ss, int64_t fw, int64_t n) {
+  if (ds == 1 && ss == 1) {
+    switch (fw) {
+      case 1: std::copy(src, src + n, dst); return;
+      case 2: deinterleave<2>(dst, src, n); return;
+      case 4: deinterleave<4>(dst, src, n); return;
+      default: break;
+    }
+  }
+  strided_copy(dst, ds, src, fw * ss, n);
+}
+
+// dst[i * FW + k] = src[k][i] for i < n, k < FW: fixed-FW interleaving stores, which the
+// compiler turns into vector shuffles.
+template <int FW, typename T>
+inline void interleave(T* __restrict__ dst, const T* const* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int k = 0; k < FW; ++k) dst[i * FW + k] = src[k][i];
+}
+
+// A row of the output of depth_to_space: dst[(i * fw + k) * ds] = src[k][i * ss].
+template <typename T>
+inline void scatter_interleaved(T* dst, int64_t ds, const T* const* src, int64_t ss, int64_t fw,
+                                int64_t n) {
+  if (ds == 1 && ss == 1) {
+    switch (fw) {
+      case 1: std::copy(src[0], src[0] + n, dst); return;
+      case 2: interleave<2>(dst, src, n); return;
+      case 4: interleave<4>(dst, src, n); return;
+      default: break;
+    }
+  }
+  for (int64_t k = 0; k < fw; ++k) strided_copy(dst + k * ds, fw * ds, src[k], ss, n);
+}
+
 template <typename T>
 inline void strided_fill_zero(T* dst, int64_t ds, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i * ds] = T(0);
@@ -63,7 +107,7 @@ void s2d_impl(const at::Tensor& x, at::Tensor& out, int64_t ft, int64_t fh, int6
             if (s < 0) {
               strided_fill_zero(dst, os.s[4], WO);
             } else {
-              strided_copy(dst, os.s[4], xp + xs.at(b, c, s, ho * fh + ih, iw), fw * xs.s[4], WO);
+              gather_every(dst, os.s[4], xp + xs.at(b, c, s, ho * fh + ih, iw), xs.s[4], fw, WO);
             }
           }
         }
@@ -110,6 +154,7 @@ void d2s_impl(const at::Tensor& x, at::Tensor& out, int64_t ft, int64_t fh, int6
   if (layout_of(out) == Layout::NCTHW) {
     at::parallel_for(0, B * C, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> acc;
+      std::vector<const scalar_t*> srcs(fw);
       for (int64_t plane = begin; plane < end; ++plane) {
         const int64_t c = plane % C, b = plane / C;
         for (int64_t t = 0; t < T; ++t) {
@@ -118,11 +163,9 @@ void d2s_impl(const at::Tensor& x, at::Tensor& out, int64_t ft, int64_t fh, int6
             const int64_t ih = h % fh, ho = h / fh;
             scalar_t* dst = op + os.at(b, c, t, h, 0);
             if (p0 == p1) {
-              for (int64_t iw = 0; iw < fw; ++iw) {
-                const int64_t ch = depth_channel(c, p1 % ft, ih, iw, ft, fh, fw);
-                strided_copy(dst + iw * os.s[4], fw * os.s[4], xp + xs.at(b, ch, p1 / ft, ho, 0),
-                             xs.s[4], WI);
-              }
+              for (int64_t iw = 0; iw < fw; ++iw)
+                srcs[iw] = xp + xs.at(b, depth_channel(c, p1 % ft, ih, iw, ft, fh, fw), p1 / ft, ho, 0);
+              scatter_interleaved(dst, os.s[4], srcs.data(), xs.s[4], fw, WI);
               continue;
             }
             acc.assign(W, acc_t(0));
