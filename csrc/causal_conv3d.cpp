@@ -4,6 +4,7 @@
 // front (cache or replicated/zero frames) are computed from a small head tensor; the rest
 // read x in place, in a few time chunks, so temporaries stay a fraction of the video.
 #include <ATen/ATen.h>
+#include <ATen/Config.h>
 
 #include <algorithm>
 #include <string>
@@ -135,6 +136,15 @@ std::vector<std::pair<int64_t, int64_t>> body_chunks(const ConvPlan& p, const at
 
 at::Tensor conv_piece(const ConvPlan& p, const at::Tensor& in, const at::Tensor& w,
                       const std::optional<at::Tensor>& bias) {
+#if AT_MKLDNN_ENABLED()
+  // ATen sends fp32 convs with batch 1 and B*C*T*H <= 20480 to its im2col path (slow_conv3d),
+  // which is what the head pieces, time chunks and deep, small layers of a tokenizer are:
+  // oneDNN measured 1.7-5x faster on those (e.g. 1x128x4x32x32, 3x3x3: 9.6 vs 47 ms).
+  if (in.is_cpu() && in.scalar_type() == at::kFloat && at::globalContext().userEnabledMkldnn()) {
+    return at::mkldnn_convolution(in, w, bias, {0, p.ph, p.pw}, {p.st, p.sh, p.sw}, {1, 1, 1},
+                                  p.groups);
+  }
+#endif
   return at::conv3d(in, w, bias, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, p.groups);
 }
 
