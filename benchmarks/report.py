@@ -137,6 +137,11 @@ def build(data: dict) -> tuple[str, list[tuple[str, bool]]]:
         n_ok = sum(ok for _, ok in checks)
         out.append(f"\n{n_ok} of {len(checks)} targets met.\n")
 
+    tok_rows = [b for b in others if "test_tokenizer" in b.get("fullname", "")]
+    others = [b for b in others if b not in tok_rows]
+    if tok_rows:
+        out.extend(_tokenizer_tables(tok_rows, checks))
+
     if others:
         out.append("## Other benchmarks\n")
         out.append("| group | name | median | extra_info |")
@@ -148,6 +153,77 @@ def build(data: dict) -> tuple[str, list[tuple[str, bool]]]:
                        f"{info[:200]} |")
         out.append("")
     return "\n".join(out), checks
+
+
+def _tokenizer_tables(rows, checks) -> list[str]:
+    """The tokenizer suite (benchmarks/test_tokenizer.py): throughput with kernels vs reference
+    ops and the peers, chunked peak memory vs length, high-resolution decode, tiling seams."""
+    out = ["## Tokenizer\n"]
+    infos = [b.get("extra_info", {}) for b in rows]
+    tput = {(i["preset"], i["op"], i["backend"]): i for i in infos
+            if "backend" in i and "frames_per_s" in i}
+    if tput:
+        any_i = next(iter(tput.values()))
+        out.append(f"Throughput on a {any_i['frames']}x{any_i['size']} clip (batch 1, fp32, "
+                   f"{any_i['threads']} threads, best of the rounds), frames/s:\n")
+        out.append("| preset | params | op | kernels | reference ops | speed-up | target (>= 1.15x) |")
+        out.append("|---|---|---|---|---|---|---|")
+        for (preset, op, backend), i in tput.items():
+            if backend != "kernels":
+                continue
+            ref = tput.get((preset, op, "reference"))
+            sp = i.get("speedup_vs_reference")
+            ok = sp is not None and sp >= 1.15
+            checks.append((f"tokenizer {preset} {op}: {sp:.2f}x reference ops (target 1.15x)", ok))
+            out.append(f"| {preset} | {i['params_M']}M | {op} | {i['frames_per_s']:.2f} | "
+                       f"{ref['frames_per_s'] if ref else '–'} | {sp:.2f}x | "
+                       f"{'PASS' if ok else 'FAIL'} |")
+        out.append("")
+    peers = [i for i in infos if "model" in i and "frames_per_s" in i]
+    if peers:
+        out.append("Peers (diffusers, default configs, random weights, same clip and run), frames/s:\n")
+        out.append("| model | params | op | frames/s | latent shape |")
+        out.append("|---|---|---|---|---|")
+        for i in peers:
+            out.append(f"| {i['model']} | {i['params_M']}M | {i['op']} | {i['frames_per_s']:.2f} | "
+                       f"{tuple(i.get('latent_shape', ()))} |")
+        out.append("")
+    mem = [i for i in infos if i.get("mode") in ("stream", "tensor", "whole") and "peak_rss_mb" in i]
+    if mem:
+        out.append("Peak RSS of chunked encode + decode (child process, VmHWM), chunks of "
+                   f"{mem[0].get('chunk_frames')} frames:\n")
+        out.append("| model | mode | frames | size | peak RSS | model RSS | growth vs shortest | "
+                   "seconds |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for i in mem:
+            g = next((v for k, v in i.items() if k.startswith("rss_growth_vs_")), None)
+            out.append(f"| {i['model']} | {i['mode']} | {i['frames']} | {i['size']} | "
+                       f"{i['peak_rss_mb']} MiB | {i['model_rss_mb']} MiB | "
+                       f"{'–' if g is None else f'{g:+.1%}'} | {i['seconds']} |")
+        stream = [i for i in mem if i["model"] == "bootvid" and i["mode"] == "stream"]
+        if len(stream) > 1:
+            g = max(next((v for k, v in i.items() if k.startswith("rss_growth_vs_")), 0)
+                    for i in stream)
+            checks.append((f"tokenizer streamed peak RSS growth {stream[0]['frames']} -> "
+                           f"{stream[-1]['frames']} frames: {g:+.1%} (target <= 20%)", g <= 0.2))
+        out.append("")
+    hires = [i for i in infos if "tile_size" in i and "peak_rss_mb" in i]
+    if hires:
+        out.append("High-resolution decode (one latent frame at a time):\n")
+        out.append("| preset | size | frames | tile_size | peak RSS | seconds |")
+        out.append("|---|---|---|---|---|---|")
+        for i in hires:
+            out.append(f"| {i['preset']} | {i['size']} | {i['frames']} | {i['tile_size']} | "
+                       f"{i['peak_rss_mb']} MiB | {i['seconds']} |")
+        out.append("")
+    seams = [i for i in infos if "decode_max_abs_err" in i]
+    for i in seams:
+        out.append(f"Tiling seam error ({i['preset']}, {i['frames']}x{i['size']}, tile "
+                   f"{i['tile_size']}): encode max |tiled - untiled| "
+                   f"{i['encode_max_abs_err']:.1e}, decode {i['decode_max_abs_err']:.1e} "
+                   f"(mean {i['decode_mean_abs_err']:.1e}; the decoded signal's std is "
+                   f"{i['decode_signal_std']:.2f}).\n")
+    return out
 
 
 def main(argv=None) -> int:

@@ -187,22 +187,40 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
               " but the output has (", p.B, ", ", p.Cout, ", ", p.n_out, ", ", p.Ho, ", ", p.Wo, ")");
   const auto fmt = format_of(x);
   at::Tensor gy = grad_y.to(x.scalar_type());
-  at::Tensor gx = at::zeros_like(x, fmt);
+  // gx and gfront are written piece by piece: the first piece to reach a frame copies its
+  // gradient there, later ones (windows overlap by kt - st frames) add to it. No zero fill
+  // and no read-modify-write of the whole gradient.
+  at::Tensor gx = at::empty_like(x, fmt);
   at::Tensor gw = at::zeros_like(weight, at::MemoryFormat::Contiguous);
   at::Tensor gb = p.n_out > 0 ? gy.sum({0, 2, 3, 4}) : at::zeros({p.Cout}, x.options());
   // Gradient with respect to the front frames [0, L).
-  at::Tensor gfront = at::zeros({p.B, p.Cin, p.L, p.H, p.W}, x.options());
+  at::Tensor gfront = at::empty({p.B, p.Cin, p.L, p.H, p.W}, x.options());
   const std::array<bool, 3> mask = {true, true, false};
-  // Route the gradient of padded frames [a, b) to the front and to x.
-  auto scatter = [&](const at::Tensor& g, int64_t a, int64_t b) {
+  // Padded frames [a, b) of the gradient g (its frames from 0) go to the front and to x,
+  // added to what is there or copied over it.
+  auto route = [&](const at::Tensor& g, int64_t a, int64_t b, bool add) {
+    if (b <= a) return;
+    auto put = [add](at::Tensor dst, const at::Tensor& src) {
+      if (add) dst.add_(src);
+      else dst.copy_(src);
+    };
     if (a < p.L) {
       const int64_t nf = std::min(b, p.L) - a;
-      gfront.narrow(2, a, nf).add_(g.narrow(2, 0, nf));
+      put(gfront.narrow(2, a, nf), g.narrow(2, 0, nf));
     }
     if (b > p.L) {
       const int64_t a_x = std::max(a, p.L);
-      gx.narrow(2, a_x - p.L, b - a_x).add_(g.narrow(2, a_x - a, b - a_x));
+      put(gx.narrow(2, a_x - p.L, b - a_x), g.narrow(2, a_x - a, b - a_x));
     }
+  };
+  int64_t done = 0;  // padded frames [0, done) hold (part of) their gradient
+  // Pieces come in time order and each starts at or before the end of the previous one
+  // (j0 * st <= (j0 - 1) * st + kt as st <= kt), so [a, done) is the overlap.
+  auto scatter = [&](const at::Tensor& g, int64_t a, int64_t b) {
+    const int64_t mid = std::clamp(done, a, b);
+    route(g, a, mid, /*add=*/true);
+    route(g.narrow(2, mid - a, b - mid), mid, b, /*add=*/false);
+    done = std::max(done, b);
   };
   auto piece = [&](int64_t j0, int64_t j1) {
     const int64_t a = j0 * p.st, b = (j1 - 1) * p.st + p.kt;
@@ -215,9 +233,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   };
   if (p.h > 0) piece(0, p.h);
   for (const auto& [j0, j1] : body_chunks(p, x)) piece(j0, j1);
+  // Frames no window reads (a short tail when st > 1, or all when there is no output).
+  const int64_t len = p.L + p.T;
+  if (done < len) {
+    route(at::zeros({p.B, p.Cin, len - done, p.H, p.W}, x.options()), done, len, false);
+  }
   if (grad_new_cache.has_value() && grad_new_cache->defined() && grad_new_cache->numel() > 0) {
-    const int64_t len = p.L + p.T, keep = p.kt - p.st;
-    scatter(grad_new_cache->to(x.scalar_type()), len - keep, len);
+    const int64_t keep = p.kt - p.st;
+    route(grad_new_cache->to(x.scalar_type()), len - keep, len, /*add=*/true);
   }
   at::Tensor gcache;
   if (p.has_cache) {

@@ -10,11 +10,13 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bootvid", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run bootvid's ops on a synthetic clip: kernels vs reference")
+    demo = sub.add_parser("demo", help="run bootvid's ops (kernels vs reference) and a tokenizer on synthetic clips")
     demo.add_argument("--frames", type=int, default=17, help="clip length (default 17)")
     demo.add_argument("--size", type=int, default=64, help="frame height and width (default 64)")
     demo.add_argument("--channels", type=int, default=64, help="feature channels (default 64)")
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    demo.add_argument("--preset", default="tiny",
+                      help="tokenizer preset of the tokenizer part (tiny, small, base)")
     return parser
 
 
@@ -22,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from .demo import run_ops_demo
+            from .demo import run_ops_demo, run_tokenizer_demo
 
             run_ops_demo(frames=args.frames, size=args.size, channels=args.channels,
                          device=args.device)
+            run_tokenizer_demo(preset=args.preset, device=args.device)
         return 0
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
         if args.debug:
