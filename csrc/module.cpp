@@ -2,6 +2,8 @@
 // (TORCH_LIBRARY) with the dispatcher. It needs no Python bindings of its own.
 #include <Python.h>
 
+#include "bootvid/kernels.h"
+
 static struct PyModuleDef bootvid_c_module = {PyModuleDef_HEAD_INIT, "_C",
                                               "bootvid's compiled kernels (ops live in torch.ops.bootvid)",
                                               -1, nullptr};
@@ -14,5 +16,7 @@ extern "C" PyMODINIT_FUNC PyInit__C(void) {
 #else
   PyModule_AddIntConstant(m, "with_cuda", 0);
 #endif
+  // Which copy of the CPU norm kernels runs here (tests and benchmarks report it).
+  PyModule_AddStringConstant(m, "cpu_isa", bootvid::cpu_isa_name());
   return m;
 }

@@ -1,7 +1,7 @@
 // The CPU norm kernels' entry points: the scalar copy of norm_cpu_impl.h for the default
-// ISA, and the run-time choice of the AVX2 copy (norm_cpu_avx2.cpp) where the CPU has it.
-// BOOTVID_CPU_ISA=default in the environment forces the scalar copy (tests use it to cover
-// math.h's formulas on every element).
+// ISA, and the run-time choice of the AVX2 or AVX-512 copy (norm_cpu_avx2.cpp,
+// norm_cpu_avx512.cpp) where the CPU has it. BOOTVID_CPU_ISA=default|avx2|avx512 in the
+// environment caps the choice (never above what the CPU has): the tests run every copy.
 #include <cstdlib>
 #include <cstring>
 
@@ -16,37 +16,64 @@ using Ops = ScalarOps<acc_type<scalar_t>>;
 }  // namespace
 }  // namespace scalar
 
-namespace avx2 {
-void norm_forward(const NormArgs& a, at::Tensor& y);
-void norm_backward(const NormArgs& a, const at::Tensor& grad_y, at::Tensor& grad_x,
-                   at::Tensor& grad_weight, at::Tensor& grad_bias, at::Tensor& grad_gamma,
-                   at::Tensor& grad_beta);
-}  // namespace avx2
+#define BOOTVID_DECLARE_WIDE(ns)                                                            \
+  namespace ns {                                                                           \
+  void norm_forward(const NormArgs& a, at::Tensor& y);                                     \
+  void norm_backward(const NormArgs& a, const at::Tensor& grad_y, at::Tensor& grad_x,      \
+                     at::Tensor& grad_weight, at::Tensor& grad_bias, at::Tensor& grad_gamma, \
+                     at::Tensor& grad_beta);                                               \
+  }
+BOOTVID_DECLARE_WIDE(avx2)
+BOOTVID_DECLARE_WIDE(avx512)
+#undef BOOTVID_DECLARE_WIDE
 
 namespace {
-bool use_avx2() {
-  static const bool yes = [] {
-    const char* isa = std::getenv("BOOTVID_CPU_ISA");
-    if (isa != nullptr && std::strcmp(isa, "default") == 0) return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+enum class Isa { kDefault, kAvx2, kAvx512 };
+
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
+                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq");
+    Isa best = avx512 ? Isa::kAvx512 : avx2 ? Isa::kAvx2 : Isa::kDefault;
+    const char* cap = std::getenv("BOOTVID_CPU_ISA");
+    if (cap != nullptr && std::strcmp(cap, "default") == 0) best = Isa::kDefault;
+    if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && best == Isa::kAvx512) best = Isa::kAvx2;
+    return best;
   }();
-  return yes;
+  return isa;
 }
 }  // namespace
 
+const char* cpu_isa_name() {
+  switch (cpu_isa()) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    default: return "default";
+  }
+}
+
 void norm_forward_cpu(const NormArgs& a, at::Tensor& y) {
-  if (use_avx2()) return avx2::norm_forward(a, y);
-  scalar::norm_forward_impl<scalar::Ops>(a, y);
+  switch (cpu_isa()) {
+    case Isa::kAvx512: return avx512::norm_forward(a, y);
+    case Isa::kAvx2: return avx2::norm_forward(a, y);
+    default: return scalar::norm_forward_impl<scalar::Ops>(a, y);
+  }
 }
 
 void norm_backward_cpu(const NormArgs& a, const at::Tensor& grad_y, at::Tensor& grad_x,
                        at::Tensor& grad_weight, at::Tensor& grad_bias, at::Tensor& grad_gamma,
                        at::Tensor& grad_beta) {
-  if (use_avx2()) {
-    return avx2::norm_backward(a, grad_y, grad_x, grad_weight, grad_bias, grad_gamma, grad_beta);
+  switch (cpu_isa()) {
+    case Isa::kAvx512:
+      return avx512::norm_backward(a, grad_y, grad_x, grad_weight, grad_bias, grad_gamma, grad_beta);
+    case Isa::kAvx2:
+      return avx2::norm_backward(a, grad_y, grad_x, grad_weight, grad_bias, grad_gamma, grad_beta);
+    default:
+      return scalar::norm_backward_impl<scalar::Ops>(a, grad_y, grad_x, grad_weight, grad_bias,
+                                                     grad_gamma, grad_beta);
   }
-  scalar::norm_backward_impl<scalar::Ops>(a, grad_y, grad_x, grad_weight, grad_bias, grad_gamma,
-                                          grad_beta);
 }
 
 }  // namespace bootvid

@@ -1,6 +1,6 @@
 // The CPU group-norm kernels, written once and compiled twice: norm_cpu.cpp builds them for
-// the default ISA with scalar arithmetic, norm_cpu_avx2.cpp with 8-wide Vectorized<float>
-// (VecOps below; the same code serves a 16-wide AVX-512 copy once one is built).
+// the default ISA with scalar arithmetic, norm_cpu_avx2.cpp and norm_cpu_avx512.cpp with 8- and
+// 16-wide Vectorized<float> (VecOps below).
 // The including file defines BOOTVID_NORM_ISA, the namespace this copy lives in, so the two
 // copies never share a symbol (the linker could otherwise keep the AVX2 one for both).
 //
@@ -114,8 +114,7 @@ struct ScalarOps {
 };
 
 // ---- wide arithmetic: ScalarOps' interface on a Vectorized<float> ------------------
-// For the copies compiled with CPU_CAPABILITY_AVX2 (8 lanes) or _AVX512 (16 lanes; no
-// such copy is built yet: it needs its own translation unit and compile flags). bf16/fp16
+// For the copies compiled with CPU_CAPABILITY_AVX2 (8 lanes) or _AVX512 (16 lanes). bf16/fp16
 // are converted on load and rounded on store; the math is math.h's, re-expressed on
 // vectors.
 #if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
@@ -1092,6 +1091,18 @@ void norm_backward_impl(const NormArgs& a, const at::Tensor& grad_y, at::Tensor&
     }
   });
 }
+
+#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
+// The entry points of a wide copy (norm_cpu_avx2.cpp, norm_cpu_avx512.cpp); norm_cpu.cpp
+// picks one at run time.
+void norm_forward(const NormArgs& a, at::Tensor& y) { norm_forward_impl<WideOps>(a, y); }
+
+void norm_backward(const NormArgs& a, const at::Tensor& grad_y, at::Tensor& grad_x,
+                   at::Tensor& grad_weight, at::Tensor& grad_bias, at::Tensor& grad_gamma,
+                   at::Tensor& grad_beta) {
+  norm_backward_impl<WideOps>(a, grad_y, grad_x, grad_weight, grad_bias, grad_gamma, grad_beta);
+}
+#endif
 
 }  // namespace BOOTVID_NORM_ISA
 }  // namespace bootvid

@@ -42,6 +42,10 @@ struct NormArgs {
   bool modulated() const { return gamma.defined(); }
 };
 
+// The instruction set the CPU norm kernels run with: "default", "avx2" or "avx512" (the
+// best the CPU has, capped by BOOTVID_CPU_ISA).
+const char* cpu_isa_name();
+
 // Forward: writes y (x's sizes, dtype and layout) and the statistics mean, rstd.
 void norm_forward_cpu(const NormArgs& a, at::Tensor& y);
 // Backward: grad_y is in x's layout. Writes grad_x (x's dtype and layout); when not

@@ -68,6 +68,13 @@ def kernels_available(device: str | torch.device | None = None) -> bool:
     return False
 
 
+def cpu_isa() -> str | None:
+    """The instruction set of the CPU norm kernels in this process: ``"default"`` (scalar),
+    ``"avx2"`` or ``"avx512"``; the best the CPU has unless ``BOOTVID_CPU_ISA`` caps it. None
+    without the compiled kernels."""
+    return getattr(_C, "cpu_isa", None) if _C is not None else None
+
+
 def load_error() -> str | None:
     """Why the compiled kernels are unavailable (None when they loaded)."""
     return _load_error
