@@ -138,9 +138,12 @@ def build(data: dict) -> tuple[str, list[tuple[str, bool]]]:
         out.append(f"\n{n_ok} of {len(checks)} targets met.\n")
 
     tok_rows = [b for b in others if "test_tokenizer" in b.get("fullname", "")]
-    others = [b for b in others if b not in tok_rows]
+    growth_rows = [b for b in others if b.get("extra_info", {}).get("suite") == "growth"]
+    others = [b for b in others if b not in tok_rows and b not in growth_rows]
     if tok_rows:
         out.extend(_tokenizer_tables(tok_rows, checks))
+    if growth_rows:
+        out.extend(_growth_table(growth_rows))
 
     if others:
         out.append("## Other benchmarks\n")
@@ -223,6 +226,28 @@ def _tokenizer_tables(rows, checks) -> list[str]:
                    f"{i['encode_max_abs_err']:.1e}, decode {i['decode_max_abs_err']:.1e} "
                    f"(mean {i['decode_mean_abs_err']:.1e}; the decoded signal's std is "
                    f"{i['decode_signal_std']:.2f}).\n")
+    return out
+
+
+def _growth_table(rows) -> list[str]:
+    """benchmarks/test_growth.py: 4x, grown 8x/16x and direct 8x/16x, one preset and clip."""
+    infos = {(i["model"], i["op"]): i for i in (b["extra_info"] for b in rows)}
+    any_i = next(iter(infos.values()))
+    out = ["## Growth\n",
+           f"Preset {any_i['preset']!r}, a {any_i['frames']}x{any_i['size']} clip, fp32, "
+           f"{any_i['threads']} threads, best of the rounds. Latent tokens: T' x H' x W' of the "
+           "clip, and per second of 24 fps video.\n",
+           "| model | tc | params (trainable) | encode frames/s | decode frames/s | latent | "
+           "tokens | tokens per video second |",
+           "|---|---|---|---|---|---|---|---|"]
+    for model in dict.fromkeys(m for m, _ in infos):
+        e, d = infos.get((model, "encode")), infos.get((model, "decode"))
+        i = e or d
+        out.append(f"| {model} | {i['tc']}x | {i['params_M']}M ({i['trainable_M']}M) | "
+                   f"{e['frames_per_s'] if e else '–'} | {d['frames_per_s'] if d else '–'} | "
+                   f"{tuple(i['latent_shape'][2:])} | {i['latent_tokens']} | "
+                   f"{i['latent_tokens_per_video_s']} |")
+    out.append("")
     return out
 
 

@@ -20,6 +20,7 @@ from .streaming import (
     reconstruct_video,
     stream_reconstruct,
 )
+from .transfer import TransferReport, init_from_lower
 from .video import frames_to_video, video_to_frames
 
 __all__ = [
@@ -29,11 +30,13 @@ __all__ = [
     "StreamEncoder",
     "TokenizerConfig",
     "TokenizerOutput",
+    "TransferReport",
     "VideoTokenizer",
     "decode_latents",
     "encode_chunk_sizes",
     "encode_video",
     "frames_to_video",
+    "init_from_lower",
     "read_config",
     "reconstruct_video",
     "stream_reconstruct",

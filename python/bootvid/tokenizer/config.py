@@ -24,6 +24,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Temporal strides a downsample step may have (4 serves the direct 16x baseline).
+TEMPORAL_FACTORS = (1, 2, 4)
+# Direct baselines (trained from scratch, no growth): temporal strides per downsample step,
+# with the time steps in the last levels as in MagViT-v2.
+_DIRECT_TEMPORAL = {4: (1, 2, 2), 8: (2, 2, 2), 16: (2, 2, 4)}
+
+
 @dataclass
 class TokenizerConfig:
     """Hyper-parameters of :class:`~bootvid.tokenizer.VideoTokenizer`.
@@ -37,7 +44,8 @@ class TokenizerConfig:
 
     ``norm_center=False`` selects ProMAG's RMS-only custom norm everywhere. ``growth`` is the
     history of ProMAG growth stages applied on top of this model (empty for a Stage I
-    tokenizer); it is recorded, not interpreted, here.
+    tokenizer): one ``{"factor", "mixing", "norm_center"}`` dict per stage, each multiplying
+    ``temporal_compression`` by its factor; :func:`bootvid.growth.from_config` builds the model.
     """
 
     in_channels: int = 3
@@ -57,7 +65,10 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         self.channel_multipliers = tuple(int(m) for m in self.channel_multipliers)
-        self.temporal_downsample = tuple(bool(t) for t in self.temporal_downsample)
+        # Flags (False / True: 1x / 2x) or temporal factors per step (1, 2 or 4).
+        self.temporal_downsample = tuple(
+            t if isinstance(t, bool) or not isinstance(t, (int, float)) else int(t)
+            for t in self.temporal_downsample)
         self.growth = list(self.growth)
         self.validate()
 
@@ -67,9 +78,18 @@ class TokenizerConfig:
     def spatial_compression(self) -> int:
         return 2 ** (len(self.channel_multipliers) - 1)
 
+    def temporal_factors(self) -> list[int]:
+        """The temporal stride of each downsample step (True counts as 2, False as 1)."""
+        return [(2 if t else 1) if isinstance(t, bool) else t for t in self.temporal_downsample]
+
     @property
     def temporal_compression(self) -> int:
-        return 2 ** sum(self.temporal_downsample)
+        tc = 1
+        for f in self.temporal_factors():
+            tc *= f
+        for stage in self.growth:
+            tc *= stage["factor"]
+        return tc
 
     def level_channels(self) -> list[int]:
         return [self.base_channels * m for m in self.channel_multipliers]
@@ -95,6 +115,10 @@ class TokenizerConfig:
             bad(f"temporal_downsample has one flag per downsample step, i.e. "
                 f"len(channel_multipliers) - 1 = {len(self.channel_multipliers) - 1} flags; got "
                 f"{len(self.temporal_downsample)} ({self.temporal_downsample})")
+        for t in self.temporal_downsample:
+            if not (isinstance(t, bool) or t in TEMPORAL_FACTORS):
+                bad(f"temporal_downsample entries are flags (True: 2x) or temporal factors in "
+                    f"{TEMPORAL_FACTORS}, got {self.temporal_downsample}")
         for c in self.level_channels():
             if c % self.norm_groups:
                 bad(f"every level's channel count must be divisible by norm_groups "
@@ -103,6 +127,11 @@ class TokenizerConfig:
             bad(f"norm_eps must be > 0, got {self.norm_eps}")
         if self.pad_mode not in ("replicate", "zeros"):
             bad(f'pad_mode must be "replicate" or "zeros", got {self.pad_mode!r}')
+        for i, stage in enumerate(self.growth):
+            f = stage.get("factor") if isinstance(stage, dict) else None
+            if isinstance(f, bool) or not isinstance(f, int) or f < 2:
+                bad(f"growth[{i}] must be a dict with an integer factor >= 2 (one growth stage), "
+                    f"got {stage!r}")
         if not self.logvar_min < self.logvar_max:
             bad(f"logvar_min ({self.logvar_min}) must be below logvar_max ({self.logvar_max})")
 
@@ -120,6 +149,18 @@ class TokenizerConfig:
         if name not in _PRESETS:
             raise ValueError(f"unknown tokenizer preset {name!r}; choose one of {list(_PRESETS)}")
         return cls(**{**_PRESETS[name], **overrides})
+
+    @classmethod
+    def direct(cls, name: str, temporal_compression: int, **overrides: Any) -> "TokenizerConfig":
+        """A preset with more temporal downsampling, for 4x, 8x or 16x trained from scratch:
+        the direct baselines ProMAG compares growth against. Strides per downsample step:
+        4x (1, 2, 2), 8x (2, 2, 2), 16x (2, 2, 4). Initialise one from a trained 4x
+        tokenizer with :func:`bootvid.tokenizer.init_from_lower` ("direct extension")."""
+        if temporal_compression not in _DIRECT_TEMPORAL:
+            raise ValueError(f"direct tokenizers compress time {sorted(_DIRECT_TEMPORAL)} times, "
+                             f"got temporal_compression={temporal_compression!r}")
+        return cls.preset(name, **{"temporal_downsample": _DIRECT_TEMPORAL[temporal_compression],
+                                   **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

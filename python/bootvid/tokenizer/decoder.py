@@ -55,7 +55,7 @@ class Decoder(nn.Module):
         self.mid = nn.ModuleList(ResBlock(c, c, **kw) for _ in range(cfg.num_mid_blocks))
         levels = []
         for i in reversed(range(len(ch))):
-            tu = None if i == 0 else (2 if cfg.temporal_downsample[i - 1] else 1)
+            tu = None if i == 0 else cfg.temporal_factors()[i - 1]
             levels.append(DecoderLevel(c, ch[i], cfg, tu, ch[i - 1] if i > 0 else None))
             c = ch[i - 1] if i > 0 else ch[i]
         self.levels = nn.ModuleList(levels)  # coarsest first

@@ -45,7 +45,7 @@ class Encoder(nn.Module):
         levels, c = [], ch[0]
         for i, ci in enumerate(ch):
             last = i == len(ch) - 1
-            td = None if last else (2 if cfg.temporal_downsample[i] else 1)
+            td = None if last else cfg.temporal_factors()[i]
             levels.append(EncoderLevel(c, ci, cfg, td))
             c = ci
         self.levels = nn.ModuleList(levels)

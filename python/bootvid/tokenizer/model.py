@@ -49,6 +49,11 @@ class VideoTokenizer(nn.Module):
         if not isinstance(config, TokenizerConfig):
             raise TypeError(f"config must be a TokenizerConfig or a preset name, got "
                             f"{type(config).__name__}")
+        if config.growth:
+            raise ValueError(f"this config describes a tokenizer grown {len(config.growth)} "
+                             "time(s) (config.growth); build it with "
+                             "bootvid.growth.from_config(config) or load it with "
+                             "VideoTokenizer.from_pretrained")
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)

@@ -91,7 +91,12 @@ def load_pretrained(cls, directory: str | os.PathLike, device=None, dtype=None) 
     config = TokenizerConfig.from_file(os.path.join(directory, CONFIG_NAME))
     weights_path = os.path.join(directory, WEIGHTS_NAME)
     weights = _read_weights(weights_path)
-    model = cls(config)
+    if config.growth:  # a grown tokenizer: its base grown by each recorded stage
+        from ..growth import from_config
+
+        model = from_config(config)
+    else:
+        model = cls(config)
     saved = {t.dtype for t in weights.values() if t.is_floating_point()}
     if dtype is None and len(saved) == 1:  # restore a bf16/fp16 checkpoint in its own dtype
         model.to(dtype=saved.pop())
