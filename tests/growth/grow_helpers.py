@@ -45,9 +45,3 @@ def make_video(T: int, H: int = 16, W: int = 16, B: int = 1, seed: int = 1) -> t
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.float() - b.float()).abs().max().item()
-
-
-def stream_bytes(state) -> int:
-    """Cache bytes of a stream state and of the branch states the grown encoders keep on it."""
-    children = vars(state).get("_growth_branches", {}).values()
-    return state.nbytes() + sum(stream_bytes(c) for c in children)

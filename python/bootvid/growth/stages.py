@@ -28,12 +28,8 @@ from .mixing import FeatureMixing, check_mixing, plain_norm
 
 
 def branch_state(state: StreamState | None, owner: nn.Module) -> StreamState | None:
-    """A separate stream state for ``owner``'s second pass of shared layers (branch A), kept
-    on the caller's state so it lives and dies with that stream."""
-    if state is None:
-        return None
-    branches = vars(state).setdefault("_growth_branches", {})
-    return branches.setdefault(owner, StreamState())
+    """A separate stream state for ``owner``'s second pass of shared layers (branch A)."""
+    return None if state is None else state.child(owner)
 
 
 def encoder_features(encoder: nn.Module, x: torch.Tensor,

@@ -20,6 +20,7 @@ class StreamState:
     def __init__(self) -> None:
         self._caches: dict[nn.Module, torch.Tensor] = {}
         self._seen: set[nn.Module] = set()
+        self._children: dict[nn.Module, StreamState] = {}
 
     def cache(self, module: nn.Module) -> torch.Tensor | None:
         """The frames ``module`` kept from the previous chunk (None on the first chunk)."""
@@ -35,9 +36,22 @@ class StreamState:
     def mark_seen(self, module: nn.Module) -> None:
         self._seen.add(module)
 
+    def child(self, owner: nn.Module) -> "StreamState":
+        """A separate state for a second stream that ``owner`` runs through shared layers
+        (a grown encoder's subsampled branch): kept here, so it lives and ends with this one."""
+        if owner not in self._children:
+            self._children[owner] = StreamState()
+        return self._children[owner]
+
+    @property
+    def children(self) -> list["StreamState"]:
+        return list(self._children.values())
+
     def nbytes(self) -> int:
-        """Memory held by the caches (what streaming costs beyond one chunk's activations)."""
-        return sum(c.numel() * c.element_size() for c in self._caches.values())
+        """Memory held by the caches, child states included (what streaming costs beyond one
+        chunk's activations)."""
+        return (sum(c.numel() * c.element_size() for c in self._caches.values())
+                + sum(child.nbytes() for child in self._children.values()))
 
     def __len__(self) -> int:
         return len(self._caches)
