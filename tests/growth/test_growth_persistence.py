@@ -50,3 +50,12 @@ def test_from_config_and_errors():
         from_config(TokenizerConfig.preset("tiny", growth=[{"factor": 2, "width": 3}]))
     with pytest.raises(ValueError, match="mixing must be one of"):
         from_config(TokenizerConfig.preset("tiny", growth=[{"factor": 2, "mixing": "x"}]))
+
+
+def test_grown_class_loader(tmp_path):
+    tok8 = make_grown(make_base(), seed=1)
+    tok8.save_pretrained(tmp_path / "g")
+    assert isinstance(GrownTokenizer.from_pretrained(tmp_path / "g"), GrownTokenizer)
+    make_base().save_pretrained(tmp_path / "plain")
+    with pytest.raises(ValueError, match="never grown .*VideoTokenizer.from_pretrained"):
+        GrownTokenizer.from_pretrained(tmp_path / "plain")

@@ -83,6 +83,19 @@ class GrownTokenizer(VideoTokenizer):
         for module in self.stage_modules():
             yield from module.parameters()
 
+    @classmethod
+    def from_pretrained(cls, directory, device=None, dtype=None) -> "GrownTokenizer":
+        """Rebuild a grown tokenizer saved by ``save_pretrained`` (``VideoTokenizer.from_pretrained``
+        loads grown and plain checkpoints alike)."""
+        from ..tokenizer.persistence import read_config
+
+        config = read_config(directory)
+        if not config.growth:
+            raise ValueError(f"{directory} holds a tokenizer that was never grown "
+                             f"({config.temporal_compression}x); load it with "
+                             "VideoTokenizer.from_pretrained")
+        return VideoTokenizer.from_pretrained(directory, device=device, dtype=dtype)
+
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, growth={self.growth_factor}x on "
                 f"{self.lower.temporal_compression}x, mixing={self.mixing!r}")
