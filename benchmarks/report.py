@@ -158,6 +158,11 @@ def build(data: dict) -> tuple[str, list[tuple[str, bool]]]:
     return "\n".join(out), checks
 
 
+def _rss_growth(info: dict):
+    """The peak-RSS growth a memory row records against the shortest length (None if absent)."""
+    return next((v for k, v in info.items() if k.startswith("rss_growth_vs_")), None)
+
+
 def _tokenizer_tables(rows, checks) -> list[str]:
     """The tokenizer suite (benchmarks/test_tokenizer.py): throughput with kernels vs reference
     ops and the peers, chunked peak memory vs length, high-resolution decode, tiling seams."""
@@ -199,14 +204,13 @@ def _tokenizer_tables(rows, checks) -> list[str]:
                    "seconds |")
         out.append("|---|---|---|---|---|---|---|---|")
         for i in mem:
-            g = next((v for k, v in i.items() if k.startswith("rss_growth_vs_")), None)
+            g = _rss_growth(i)
             out.append(f"| {i['model']} | {i['mode']} | {i['frames']} | {i['size']} | "
                        f"{i['peak_rss_mb']} MiB | {i['model_rss_mb']} MiB | "
                        f"{'–' if g is None else f'{g:+.1%}'} | {i['seconds']} |")
         stream = [i for i in mem if i["model"] == "bootvid" and i["mode"] == "stream"]
         if len(stream) > 1:
-            g = max(next((v for k, v in i.items() if k.startswith("rss_growth_vs_")), 0)
-                    for i in stream)
+            g = max(_rss_growth(i) or 0 for i in stream)
             checks.append((f"tokenizer streamed peak RSS growth {stream[0]['frames']} -> "
                            f"{stream[-1]['frames']} frames: {g:+.1%} (target <= 20%)", g <= 0.2))
         out.append("")

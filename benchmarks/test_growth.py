@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from bootvid import grow
-from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
+from bootvid.tokenizer import TokenizerConfig, VideoTokenizer, synthetic_video
 
 QUICK = os.environ.get("BOOTVID_BENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
 PRESET = "tiny"
@@ -26,14 +26,6 @@ ROUNDS = 1 if QUICK else 3
 VIDEO_FPS = 24  # for "latent tokens per second of video"
 MODELS = ["4x", "grown-8x", "grown-16x", "direct-8x", "direct-16x"]
 _models: dict[str, tuple] = {}
-
-
-def _clip() -> torch.Tensor:
-    t = torch.arange(FRAMES, dtype=torch.float32).view(1, 1, FRAMES, 1, 1)
-    y = torch.linspace(-1, 1, SIZE).view(1, 1, 1, SIZE, 1)
-    x = torch.linspace(-1, 1, SIZE).view(1, 1, 1, 1, SIZE)
-    c = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1, 1)
-    return (torch.sin(3 * x * c + 0.2 * t) * torch.cos(2 * y + 0.1 * t * c)).contiguous()
 
 
 def _build(name: str) -> VideoTokenizer:
@@ -50,7 +42,7 @@ def _build(name: str) -> VideoTokenizer:
 def _model(name: str):
     if name not in _models:
         tok = _build(name).eval()
-        x = _clip()
+        x = synthetic_video(FRAMES, SIZE)
         with torch.inference_mode():
             z = tok.encode(x).mode()
         _models[name] = (tok, x, z)

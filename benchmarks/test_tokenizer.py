@@ -33,7 +33,7 @@ import torch
 
 import bootvid
 from bootvid import ops
-from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
+from bootvid.tokenizer import TokenizerConfig, VideoTokenizer, synthetic_video
 
 QUICK = os.environ.get("BOOTVID_BENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
 PEER_MEMORY = os.environ.get("BOOTVID_BENCH_PEER_MEMORY", "").strip() == "1"
@@ -51,21 +51,11 @@ _best: dict[tuple, float] = {}  # (preset, op, backend) -> best seconds
 _rss: dict[tuple, float] = {}  # (model, mode, size) -> peak RSS (MiB) at the shortest length
 
 
-def _clip(frames: int, size: int, batch: int = 1) -> torch.Tensor:
-    """A smooth moving pattern in [-1, 1] (random noise would be an unusual input)."""
-    t = torch.arange(frames, dtype=torch.float32).view(1, 1, frames, 1, 1)
-    y = torch.linspace(-1, 1, size).view(1, 1, 1, size, 1)
-    x = torch.linspace(-1, 1, size).view(1, 1, 1, 1, size)
-    c = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1, 1)
-    v = torch.sin(3 * x * c + 0.2 * t) * torch.cos(2 * y + 0.1 * t * c)
-    return v.expand(batch, -1, -1, -1, -1).contiguous()
-
-
 def _model(preset: str):
     if preset not in _models:
         torch.manual_seed(0)
         tok = VideoTokenizer(TokenizerConfig.preset(preset)).eval()
-        x = _clip(FPS_FRAMES, FPS_SIZE)
+        x = synthetic_video(FPS_FRAMES, FPS_SIZE)
         with torch.inference_mode():
             z = tok.encode(x).mode()
         _models[preset] = (tok, x, z)
@@ -248,7 +238,7 @@ def test_tiling_seam_error(benchmark):
     """Max |tiled - untiled| of encode and decode at 256x256 with 64-pixel tiles (the seams of
     latent tiling would show here; layer-wise tiling is exact up to float rounding)."""
     tok = _model("tiny")[0]
-    x = _clip(9, 256)
+    x = synthetic_video(9, 256)
     with torch.inference_mode():
         post = tok.encode(x)
         recon = tok.decode(post.mode())
@@ -285,7 +275,7 @@ def _peer(name: str):
     if name not in _peer_models:
         torch.manual_seed(0)
         vae = getattr(diffusers, _PEERS[name])().eval()
-        x = _clip(FPS_FRAMES, FPS_SIZE)
+        x = synthetic_video(FPS_FRAMES, FPS_SIZE)
         with torch.inference_mode():
             z = vae.encode(x).latent_dist.mode()
         _peer_models[name] = (vae, x, z)

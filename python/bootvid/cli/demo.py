@@ -1,4 +1,4 @@
-"""``bootvid demo``: a short tour of the ops on a synthetic clip (kernels vs reference twins)."""
+"""``bootvid demo``: a short tour of the ops (kernels vs reference twins) and of the tokenizer on synthetic clips."""
 
 from __future__ import annotations
 
@@ -69,21 +69,12 @@ def run_ops_demo(frames: int = 17, size: int = 64, channels: int = 64, device: s
     print(f"speed-up {t_r / t_k:.2f}x, max |kernels - reference| = {err:.2e}, output {tuple(y_k.shape)}")
 
 
-def synthetic_video(frames: int, size: int) -> torch.Tensor:
-    """A (1, 3, frames, size, size) RGB clip in [-1, 1]: coloured waves drifting over time."""
-    t = torch.arange(frames, dtype=torch.float32).view(1, 1, frames, 1, 1)
-    yy = torch.linspace(-1, 1, size).view(1, 1, 1, size, 1)
-    xx = torch.linspace(-1, 1, size).view(1, 1, 1, 1, size)
-    c = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1, 1)
-    return (torch.sin(3 * xx * c + 0.2 * t) * torch.cos(2 * yy + 0.1 * t * c)).contiguous()
-
-
 def run_tokenizer_demo(preset: str = "tiny", frames: int = 33, size: int = 64,
                        chunk_frames: int = 8, device: str = "cpu") -> None:
     """Encode and decode a synthetic clip with a randomly initialised tokenizer: shapes, the
     frame-count rule, streamed (chunked) vs whole-clip results, and timings. The weights are
     random, so the reconstruction itself is not meaningful yet."""
-    from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
+    from bootvid.tokenizer import TokenizerConfig, VideoTokenizer, synthetic_video
 
     torch.manual_seed(0)
     tok = VideoTokenizer(TokenizerConfig.preset(preset)).eval().to(device)

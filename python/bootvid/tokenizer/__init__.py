@@ -21,7 +21,7 @@ from .streaming import (
     stream_reconstruct,
 )
 from .transfer import TransferReport, init_from_lower
-from .video import frames_to_video, video_to_frames
+from .video import frames_to_video, synthetic_video, video_to_frames
 
 __all__ = [
     "CheckpointError",
@@ -40,5 +40,6 @@ __all__ = [
     "read_config",
     "reconstruct_video",
     "stream_reconstruct",
+    "synthetic_video",
     "video_to_frames",
 ]

@@ -32,3 +32,13 @@ def video_to_frames(video: torch.Tensor) -> torch.Tensor:
     x = ((v.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
     x = x.permute(0, 2, 3, 4, 1).cpu().contiguous()
     return x[0] if x.shape[0] == 1 else x
+
+
+def synthetic_video(frames: int, size: int) -> torch.Tensor:
+    """A ``(1, 3, frames, size, size)`` RGB clip in [-1, 1]: coloured waves drifting over time.
+    A smooth, deterministic input for demos and benchmarks (random noise would be atypical)."""
+    t = torch.arange(frames, dtype=torch.float32).view(1, 1, frames, 1, 1)
+    yy = torch.linspace(-1, 1, size).view(1, 1, 1, size, 1)
+    xx = torch.linspace(-1, 1, size).view(1, 1, 1, 1, size)
+    c = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1, 1)
+    return (torch.sin(3 * xx * c + 0.2 * t) * torch.cos(2 * yy + 0.1 * t * c)).contiguous()
