@@ -17,6 +17,20 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     demo.add_argument("--preset", default="tiny",
                       help="tokenizer preset of the tokenizer part (tiny, small, base)")
+    from .train import add_train_arguments
+
+    train = sub.add_parser("train", help="train a tokenizer from scratch (4x, or a direct 8x/16x "
+                                         "baseline) from a config or preset, on videos or "
+                                         "synthetic clips",
+                           description="Train a tokenizer. `bootvid train --preset tiny --data "
+                                       "DIR --out DIR` starts a run with the preset's defaults; "
+                                       "flags override the config.")
+    add_train_arguments(train, grow=False)
+    grow = sub.add_parser("grow", help="grow a trained tokenizer by 2x in time (ProMAG) and train "
+                                       "the new stage",
+                          description="Grow a trained tokenizer (4x -> 8x -> 16x): the lower "
+                                      "model is frozen, only the new stage trains.")
+    add_train_arguments(grow, grow=True)
     return parser
 
 
@@ -29,8 +43,15 @@ def main(argv: list[str] | None = None) -> int:
             run_ops_demo(frames=args.frames, size=args.size, channels=args.channels,
                          device=args.device)
             run_tokenizer_demo(preset=args.preset, device=args.device)
+        elif args.command in ("train", "grow"):
+            from .train import run_training
+
+            return run_training(args, grow=args.command == "grow")
         return 0
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
+    except KeyboardInterrupt:
+        print("bootvid: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError, ArithmeticError) as e:
         if args.debug:
             raise
         print(f"bootvid: error: {e}", file=sys.stderr)

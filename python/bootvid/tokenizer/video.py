@@ -42,3 +42,15 @@ def synthetic_video(frames: int, size: int) -> torch.Tensor:
     xx = torch.linspace(-1, 1, size).view(1, 1, 1, 1, size)
     c = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1, 1)
     return (torch.sin(3 * xx * c + 0.2 * t) * torch.cos(2 * yy + 0.1 * t * c)).contiguous()
+
+
+def comparison_grid(video: torch.Tensor, recon: torch.Tensor, max_frames: int = 8) -> torch.Tensor:
+    """uint8 image ``(3*H, t*W, 3)`` comparing the first clip of two float videos ``(B, 3, T, H,
+    W)`` in [-1, 1]: ``t <= max_frames`` evenly spaced frames of ``video`` on the top row, of
+    ``recon`` below, and their absolute difference at the bottom (black: equal)."""
+    T = video.shape[2]
+    idx = torch.linspace(0, T - 1, min(T, max_frames)).round().long()
+    a, b = video[:1, :, idx].float(), recon[:1, :, idx].float().clamp(-1, 1)
+    err = (a - b).abs() * 2 - 1  # |difference| in [0, 2] on the same [-1, 1] scale
+    rows = [video_to_frames(v) for v in (a, b, err)]
+    return torch.cat([torch.cat(list(r.reshape(-1, *r.shape[-3:])), dim=1) for r in rows], dim=0)

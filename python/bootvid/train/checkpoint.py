@@ -1,0 +1,58 @@
+"""Training checkpoints: one ``step_XXXXXXXX.pt`` file per save under ``<run>/checkpoints``.
+
+Each is written atomically (temporary file, fsync, rename), so a crash or SIGKILL mid-write
+leaves the previous checkpoints intact. Files hold tensors and plain Python values only and
+are read back with ``torch.load(weights_only=True)``: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import torch
+
+from ..tokenizer.persistence import _atomic_write
+
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^step_(\d{8})\.pt$")
+
+
+def checkpoint_path(run_dir: str, step: int) -> str:
+    return os.path.join(run_dir, CHECKPOINT_DIR, f"step_{step:08d}.pt")
+
+
+def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
+    """``(step, path)`` of the run's checkpoints, oldest first."""
+    d = os.path.join(run_dir, CHECKPOINT_DIR)
+    if not os.path.isdir(d):
+        return []
+    found = [(int(m.group(1)), os.path.join(d, name))
+             for name in os.listdir(d) if (m := _NAME.match(name))]
+    return sorted(found)
+
+
+def save_checkpoint(run_dir: str, step: int, state: dict, keep: int) -> str:
+    """Write ``state`` as the checkpoint of ``step`` and delete all but the newest ``keep``."""
+    path = checkpoint_path(run_dir, step)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _atomic_write(path, lambda p: torch.save(state, p))
+    for _, old in list_checkpoints(run_dir)[:-keep]:
+        try:
+            os.unlink(old)
+        except OSError:
+            pass
+    return path
+
+
+def load_latest_checkpoint(run_dir: str) -> tuple[int, dict] | None:
+    """The newest checkpoint that loads; unreadable ones are reported and skipped, never
+    deleted. None when the run has no checkpoint."""
+    for step, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return step, torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file: fall back to an older one
+            warnings.warn(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); trying "
+                          "the previous one", stacklevel=2)
+    return None

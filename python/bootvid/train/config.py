@@ -1,0 +1,379 @@
+"""Training configuration: YAML files that map onto nested dataclasses.
+
+``TrainConfig.from_yaml(path)`` reads a file like ``configs/tiny.yaml``; unknown keys and bad
+values raise :class:`ConfigError` naming the key (``optim.lr``) and what is expected, before any
+work starts. ``TrainConfig.for_preset("tiny")`` gives the defaults a preset ships with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message names the key and the rule."""
+
+
+@dataclass
+class ModelConfig:
+    """The tokenizer trained by ``bootvid train`` (``bootvid grow`` builds on ``--from``)."""
+
+    preset: str = "tiny"
+    #: 4 is ProMAG's Stage I; 8 and 16 train the direct baselines from scratch.
+    temporal_compression: int = 4
+    #: TokenizerConfig fields that replace the preset's (e.g. latent_channels, norm_center).
+    overrides: dict = field(default_factory=dict)
+    #: "Direct extension": initialise from a trained lower tokenizer (save_pretrained or run dir).
+    init_from: Optional[str] = None
+
+
+@dataclass
+class DataConfig:
+    #: A folder (searched recursively) or a list of video files; None: synthetic videos.
+    path: Union[str, list, None] = None
+    #: Frames per training clip: 1 + k * temporal_compression (17 = 1 + 4*4 = 1 + 16*1).
+    frames: int = 17
+    size: int = 64
+    frame_stride: int = 1
+    scale_range: tuple = (1.0, 1.25)
+    hflip: bool = True
+    num_workers: int = 2
+
+
+@dataclass
+class LossConfig:
+    l1: float = 1.0
+    kl: float = 1e-6
+    #: LPIPS weight; needs ``lpips_path`` (local LPIPS-VGG weights; nothing is downloaded).
+    perceptual: float = 0.0
+    lpips_path: Optional[str] = None
+    lpips_backbone: Optional[str] = None
+    #: GAN weight (0 disables the discriminator), from step ``gan_start`` on.
+    gan: float = 0.0
+    gan_start: int = 0
+    gan_loss: str = "hinge"
+    #: Scale the GAN term by ||grad L_rec|| / ||grad L_gan|| at the decoder's last layer (VQGAN).
+    adaptive_gan_weight: bool = True
+    lecam: float = 0.0
+    disc_preset: str = "tiny"
+    disc_lr: Optional[float] = None  # None: optim.lr
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    #: MagViT-v2: Adam with beta1 = 0, beta2 = 0.99.
+    betas: tuple = (0.0, 0.99)
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    #: Cosine decay from lr to lr * min_lr_ratio at max_steps.
+    min_lr_ratio: float = 0.1
+    grad_clip: Optional[float] = 1.0
+    #: EMA decay of the weights (None: no EMA).
+    ema_decay: Optional[float] = 0.999
+    grad_accum: int = 1
+
+
+@dataclass
+class RunConfig:
+    #: Clips per process per micro-step (global batch = batch_size * processes * grad_accum).
+    batch_size: int = 4
+    max_steps: int = 2000
+    #: Wall-clock training budget over the whole run (resumes included); stops cleanly.
+    max_minutes: Optional[float] = None
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    preview_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    #: auto: bf16 autocast on CUDA, fp32 on CPU.
+    precision: str = "auto"
+    #: Stop after this many consecutive steps with a non-finite loss or gradient.
+    max_bad_steps: int = 20
+
+
+@dataclass
+class GrowConfig:
+    """The new stage ``bootvid grow`` adds (see :func:`bootvid.growth.grow`)."""
+
+    factor: int = 2
+    mixing: str = "position_scale_shift"
+    norm_center: Optional[bool] = None
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    grow: GrowConfig = field(default_factory=GrowConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TrainConfig":
+        return _build(cls, d or {}, "")
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
+        import yaml
+
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = yaml.safe_load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"training config not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    @classmethod
+    def for_preset(cls, preset: str) -> "TrainConfig":
+        """The defaults of a tokenizer preset (what ``configs/<preset>.yaml`` holds)."""
+        from ..tokenizer.config import TokenizerConfig
+
+        if preset not in TokenizerConfig.presets():
+            raise ConfigError(f"model.preset: unknown preset {preset!r}; choose one of "
+                              f"{TokenizerConfig.presets()}")
+        return cls.from_dict(_PRESET_DEFAULTS[preset])
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def merged(self, overrides: dict) -> "TrainConfig":
+        """A copy with ``{"section.key": value}`` overrides applied (and validated)."""
+        d = self.to_dict()
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            if section not in d or key not in d[section]:
+                raise ConfigError(f"unknown config key {dotted!r}")
+            d[section][key] = value
+        return TrainConfig.from_dict(d)
+
+    # ---- checks -----------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        from ..tokenizer.config import TokenizerConfig
+
+        def bad(key: str, msg: str) -> None:
+            raise ConfigError(f"{key}: {msg}")
+
+        m, dt, ls, o, r, g = self.model, self.data, self.loss, self.optim, self.run, self.grow
+        if m.preset not in TokenizerConfig.presets():
+            bad("model.preset", f"unknown preset {m.preset!r}; choose one of "
+                f"{TokenizerConfig.presets()}")
+        if m.temporal_compression not in (4, 8, 16):
+            bad("model.temporal_compression", f"must be 4 (Stage I) or 8 / 16 (direct "
+                f"baselines), got {m.temporal_compression!r}")
+        import dataclasses as dc
+
+        known = {f.name for f in dc.fields(TokenizerConfig)} - {"growth", "temporal_downsample"}
+        unknown = sorted(set(m.overrides) - known)
+        if unknown:
+            bad("model.overrides", f"unknown field(s) {unknown}; TokenizerConfig fields are "
+                f"{sorted(known)}")
+        try:
+            self.tokenizer_config()
+        except (ValueError, TypeError) as e:
+            bad("model.overrides", str(e))
+        for key, v, lo in (("data.frames", dt.frames, 1), ("data.size", dt.size, 8),
+                           ("data.frame_stride", dt.frame_stride, 1),
+                           ("data.num_workers", dt.num_workers, 0),
+                           ("optim.warmup_steps", o.warmup_steps, 0),
+                           ("optim.grad_accum", o.grad_accum, 1),
+                           ("run.batch_size", r.batch_size, 1), ("run.max_steps", r.max_steps, 1),
+                           ("run.checkpoint_every", r.checkpoint_every, 1),
+                           ("run.keep_checkpoints", r.keep_checkpoints, 1),
+                           ("run.log_every", r.log_every, 1),
+                           ("run.preview_every", r.preview_every, 1),
+                           ("run.max_bad_steps", r.max_bad_steps, 1),
+                           ("loss.gan_start", ls.gan_start, 0)):
+            if v < lo:
+                bad(key, f"must be >= {lo}, got {v}")
+        if len(dt.scale_range) != 2 or not 0 < dt.scale_range[0] <= dt.scale_range[1]:
+            bad("data.scale_range", f"must be [lo, hi] with 0 < lo <= hi, got {dt.scale_range}")
+        for key, v in (("loss.l1", ls.l1), ("loss.kl", ls.kl), ("loss.perceptual", ls.perceptual),
+                       ("loss.gan", ls.gan), ("loss.lecam", ls.lecam)):
+            if not (v >= 0 and math.isfinite(v)):
+                bad(key, f"must be a finite weight >= 0, got {v}")
+        if ls.perceptual > 0 and not ls.lpips_path:
+            bad("loss.lpips_path", "loss.perceptual > 0 needs a local LPIPS-VGG weights file "
+                "(nothing is downloaded): set loss.lpips_path, or loss.perceptual: 0")
+        from .gan import GAN_LOSSES
+
+        if ls.gan_loss not in GAN_LOSSES:
+            bad("loss.gan_loss", f"choose one of {GAN_LOSSES}, got {ls.gan_loss!r}")
+        if ls.disc_preset not in ("tiny", "small", "base"):
+            bad("loss.disc_preset", f"choose tiny, small or base, got {ls.disc_preset!r}")
+        for key, v in (("optim.lr", o.lr), ("loss.disc_lr", ls.disc_lr)):
+            if v is not None and not (0 < v < 1):
+                bad(key, f"must be in (0, 1), got {v}")
+        if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+            bad("optim.betas", f"must be [beta1, beta2] in [0, 1), got {o.betas}")
+        if o.weight_decay < 0:
+            bad("optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
+        if not 0 <= o.min_lr_ratio <= 1:
+            bad("optim.min_lr_ratio", f"must be in [0, 1], got {o.min_lr_ratio}")
+        if o.grad_clip is not None and o.grad_clip <= 0:
+            bad("optim.grad_clip", f"must be > 0 or null (no clipping), got {o.grad_clip}")
+        if o.ema_decay is not None and not 0 < o.ema_decay < 1:
+            bad("optim.ema_decay", f"must be in (0, 1) or null (no EMA), got {o.ema_decay}")
+        if r.max_minutes is not None and r.max_minutes <= 0:
+            bad("run.max_minutes", f"must be > 0 or null, got {r.max_minutes}")
+        if r.precision not in PRECISIONS:
+            bad("run.precision", f"choose one of {PRECISIONS}, got {r.precision!r}")
+        if not (r.device in ("auto", "cpu", "cuda") or r.device.startswith("cuda:")):
+            bad("run.device", f"auto, cpu, cuda or cuda:N, got {r.device!r}")
+        from ..growth import GROWTH_FACTORS, MIXING_MODES
+
+        if g.factor not in GROWTH_FACTORS:
+            bad("grow.factor", f"choose one of {GROWTH_FACTORS}, got {g.factor!r}")
+        if g.mixing not in MIXING_MODES:
+            bad("grow.mixing", f"choose one of {list(MIXING_MODES)}, got {g.mixing!r}")
+
+    def tokenizer_config(self):
+        """The :class:`TokenizerConfig` of the model ``bootvid train`` builds."""
+        from ..tokenizer.config import TokenizerConfig
+
+        m = self.model
+        return TokenizerConfig.direct(m.preset, m.temporal_compression, **m.overrides)
+
+    def check_frames(self, temporal_compression: int) -> None:
+        """Clips must be ``1 + k * temporal_compression`` frames long (k >= 0)."""
+        f = self.data.frames
+        if (f - 1) % temporal_compression:
+            k = max(1, round((f - 1) / temporal_compression))
+            raise ConfigError(
+                f"data.frames: a {temporal_compression}x tokenizer trains on clips of "
+                f"1 + k*{temporal_compression} frames, got {f}; use e.g. "
+                f"{1 + k * temporal_compression}")
+
+
+# ---- presets --------------------------------------------------------------------------------
+
+def _preset_defaults(preset: str, size: int, workers: int, gan_start: int, lr: float,
+                     warmup: int, batch: int, steps: int, every: int, preview: int) -> dict:
+    """What differs between the presets' training defaults; the rest is the dataclasses'."""
+    return {"model": {"preset": preset},
+            "data": {"frames": 17, "size": size, "num_workers": workers},
+            "loss": {"gan": 0.1, "gan_start": gan_start, "lecam": 0.001, "disc_preset": preset},
+            "optim": {"lr": lr, "warmup_steps": warmup},
+            "run": {"batch_size": batch, "max_steps": steps, "checkpoint_every": every,
+                    "preview_every": preview}}
+
+
+_PRESET_DEFAULTS: dict[str, dict] = {
+    # CPU: seconds per step at 17x64x64; the GAN joins late so short runs stay L1 + KL.
+    "tiny": _preset_defaults("tiny", 64, 1, 2000, 3e-4, 100, 4, 3000, 100, 50),
+    # CPU at 128x128 (hours), or a GPU.
+    "small": _preset_defaults("small", 128, 2, 5000, 2e-4, 500, 4, 20000, 1000, 1000),
+    # MagViT-v2 sized: GPUs.
+    "base": _preset_defaults("base", 128, 6, 20000, 1e-4, 2000, 8, 200000, 2000, 2000),
+}
+
+
+# ---- dict <-> dataclass ---------------------------------------------------------------------
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _build(cls: type, d: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the config"
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got "
+                          f"{type(d).__name__} ({d!r})")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]} in {where}; known keys "
+                          f"are {sorted(fields)}")
+    kwargs = {}
+    for name, value in d.items():
+        kwargs[name] = _coerce(hints[name], value, prefix + name)
+    if prefix:  # nested sections are validated by the top-level TrainConfig
+        return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{key}: a value is required, got null")
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, value, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f"{key}: {value!r} is none of the accepted types")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if tp in (tuple, list) or origin in (tuple, list):
+        if isinstance(value, (list, tuple)):
+            return tuple(value) if tp is tuple or origin is tuple else list(value)
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    if tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+    return value

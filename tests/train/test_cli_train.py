@@ -1,0 +1,74 @@
+"""``bootvid train`` / ``bootvid grow`` from the command line (in process)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bootvid.cli.main import main
+from bootvid.tokenizer import VideoTokenizer, read_config
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+SMALL = ["--size", "16", "--batch-size", "1", "--workers", "0", "--no-progress",
+         "--checkpoint-every", "2"]
+
+
+def test_train_then_grow_twice_on_synthetic_clips(tmp_path, capsys):
+    out4, out8, out16 = (str(tmp_path / n) for n in ("t4", "t8", "t16"))
+    assert main(["train", "--preset", "tiny", "--out", out4, "--max-steps", "2",
+                 "--frames", "17", *SMALL]) == 0
+    text = capsys.readouterr().out
+    assert "stopped at step 2 (max_steps)" in text and "model_ema" in text
+    assert main(["grow", "--from", out4, "--out", out8, "--max-steps", "2", "--frames", "17",
+                 *SMALL]) == 0
+    assert "grown from the EMA weights of the run" in capsys.readouterr().out
+    assert main(["grow", "--from", out8, "--out", out16, "--max-steps", "2", "--frames", "17",
+                 *SMALL]) == 0
+    tok = VideoTokenizer.from_pretrained(os.path.join(out16, "model_ema"))
+    assert tok.temporal_compression == 16
+    assert [s["factor"] for s in read_config(os.path.join(out16, "model")).growth] == [2, 2]
+    # the growth runs train without the GAN by default (paper: L1 + KL)
+    assert "gan: 0.0" in open(os.path.join(out8, "train_config.yaml")).read()
+
+
+def test_resume_extends_a_run_and_refuses_other_settings(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    args = ["train", "--out", out, "--frames", "5", *SMALL]
+    assert main([*args, "--max-steps", "2"]) == 0
+    assert main([*args, "--max-steps", "3", "--resume"]) == 0
+    assert "stopped at step 3" in capsys.readouterr().out
+    assert main([*args, "--max-steps", "4", "--resume", "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "bootvid: error: --resume: the run in" in err and "optim.lr" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--frames", "16"], "data.frames: a 4x tokenizer trains on clips of 1 + k*4"),
+    (["train", "--preset", "huge"], "unknown preset 'huge'"),
+    (["train", "--lr", "2"], "optim.lr: must be in (0, 1)"),
+    (["train", "--config", "nope.yaml"], "training config not found: nope.yaml"),
+    (["train", "--data", "/nonexistent/videos"], "/nonexistent/videos"),
+    (["grow"], "bootvid grow needs --from DIR"),
+    (["grow", "--from", "/nonexistent/run"], "model not found: /nonexistent/run"),
+    (["train", "--resume"], "--resume needs --out"),
+])
+def test_bad_invocations_fail_clearly(tmp_path, capsys, argv, match):
+    code = main([*argv, "--out", str(tmp_path / "r"), "--max-steps", "1"]
+                if "--resume" not in argv else argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert match in err, err
+    assert "Traceback" not in err
+    assert not os.path.exists(tmp_path / "r")  # refused before anything was written
+
+
+def test_bad_config_file_names_the_file_and_key(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("optim:\n  lrate: 0.1\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and "optim.lrate" in err
+    assert not os.path.exists(tmp_path / "r")  # nothing started
