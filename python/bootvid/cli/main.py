@@ -31,6 +31,22 @@ def _build_parser() -> argparse.ArgumentParser:
                           description="Grow a trained tokenizer (4x -> 8x -> 16x): the lower "
                                       "model is frozen, only the new stage trains.")
     add_train_arguments(grow, grow=True)
+
+    from .codec import add_codec_arguments
+    from .evaluate import add_eval_arguments
+
+    ev = sub.add_parser("eval", help="PSNR/SSIM of a tokenizer on videos, fixed protocol",
+                        description="Fixed protocol: first --frames frames, shorter side to "
+                                    "--size, centre crop, reconstruct, quantise to uint8, PSNR "
+                                    "and SSIM.")
+    add_eval_arguments(ev, compare=False)
+    cmp = sub.add_parser("compare", help="eval several models on the same videos: one table "
+                                         "and one plot")
+    add_eval_arguments(cmp, compare=True)
+    for name, help_ in (("reconstruct", "encode and decode a whole video (streamed), write it"),
+                        ("encode", "video -> latents (.safetensors with metadata), streamed"),
+                        ("decode", "latents written by bootvid encode -> video, streamed")):
+        add_codec_arguments(sub.add_parser(name, help=help_), name)
     return parser
 
 
@@ -43,6 +59,18 @@ def main(argv: list[str] | None = None) -> int:
             run_ops_demo(frames=args.frames, size=args.size, channels=args.channels,
                          device=args.device)
             run_tokenizer_demo(preset=args.preset, device=args.device)
+        elif args.command == "eval":
+            from .evaluate import run_eval
+
+            return run_eval(args)
+        elif args.command == "compare":
+            from .evaluate import run_compare
+
+            return run_compare(args)
+        elif args.command in ("reconstruct", "encode", "decode"):
+            from .codec import run_codec
+
+            return run_codec(args)
         elif args.command in ("train", "grow"):
             from .train import run_training
 

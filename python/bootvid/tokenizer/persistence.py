@@ -127,9 +127,26 @@ def load_pretrained(cls, directory: str | os.PathLike, device=None, dtype=None) 
     return model.eval()
 
 
+def model_fingerprint(model: "VideoTokenizer") -> str:
+    """A short hash of a tokenizer's config and weights, rounded to bfloat16 first so that an
+    fp32 model and its bf16 copy match: what latents files record to refuse decoding by
+    another model."""
+    import hashlib
+    import json
+
+    cfg = {k: v for k, v in model.config.to_dict().items() if not k.startswith("_")}
+    h = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().to("cpu").to(torch.bfloat16).to(torch.float32).contiguous()
+        h.update(f"{name}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def read_config(directory: str | os.PathLike) -> TokenizerConfig:
     """The config of a saved tokenizer, without loading its weights."""
     return TokenizerConfig.from_file(os.path.join(os.fspath(directory), CONFIG_NAME))
 
 
-__all__ = ["CheckpointError", "WEIGHTS_NAME", "save_pretrained", "load_pretrained", "read_config"]
+__all__ = ["CheckpointError", "WEIGHTS_NAME", "save_pretrained", "load_pretrained", "read_config",
+           "model_fingerprint"]

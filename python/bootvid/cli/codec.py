@@ -1,0 +1,60 @@
+"""``bootvid reconstruct``, ``bootvid encode`` and ``bootvid decode``: video files through a
+tokenizer, streamed in chunks (memory does not grow with the video's length)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_codec_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("--model", required=True, metavar="DIR",
+                   help="a save_pretrained directory or a training run (its EMA model)")
+    if command == "reconstruct":
+        p.add_argument("input", metavar="IN_VIDEO")
+        p.add_argument("output", metavar="OUT_VIDEO", help="e.g. out.mp4 (container from the "
+                                                           "extension)")
+        p.add_argument("--side-by-side", action="store_true",
+                       help="write the input and the reconstruction next to each other")
+    elif command == "encode":
+        p.add_argument("input", metavar="IN_VIDEO")
+        p.add_argument("output", metavar="OUT.safetensors")
+    else:
+        p.add_argument("input", metavar="IN.safetensors")
+        p.add_argument("output", metavar="OUT_VIDEO")
+    if command != "decode":
+        p.add_argument("--chunk-frames", type=int, default=16,
+                       help="frames per streamed chunk (default 16)")
+        p.add_argument("--size", type=int,
+                       help="resize the shorter side to S first (default: the input's size)")
+        p.add_argument("--max-frames", type=int, help="only the first N frames")
+    else:
+        p.add_argument("--chunk-latents", type=int, default=4,
+                       help="latent frames per decoded chunk (default 4)")
+    if command != "encode":
+        p.add_argument("--codec", default="libx264",
+                       help="video codec of the output (default libx264; ffv1 is lossless)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_codec(args: argparse.Namespace) -> int:
+    from ..eval import codec
+    from ..train.rundir import load_tokenizer
+
+    tok, what = load_tokenizer(args.model, device=args.device)
+    print(f"bootvid: {args.command} with the {what} ({tok.temporal_compression}x temporal, "
+          f"{tok.spatial_compression}x spatial)")
+    progress = not args.no_progress
+    if args.command == "reconstruct":
+        r = codec.reconstruct_file(tok, args.input, args.output, args.chunk_frames, args.size,
+                                   args.side_by_side, args.codec, progress, args.max_frames)
+    elif args.command == "encode":
+        r = codec.encode_file(tok, args.input, args.output, args.chunk_frames, args.size,
+                              progress, args.max_frames)
+    else:
+        r = codec.decode_file(tok, args.input, args.output, args.chunk_latents, args.codec,
+                              progress)
+    detail = (f", latents {tuple(r['latent_shape'])}" if "latent_shape" in r else "")
+    print(f"bootvid: wrote {args.output}: {r['frames']} frames at {r['fps']:.3g} fps, "
+          f"{r['height']}x{r['width']}{detail}")
+    return 0

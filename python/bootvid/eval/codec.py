@@ -1,0 +1,209 @@
+"""Video files in and out of a tokenizer, streamed so that memory does not grow with the length:
+``bootvid reconstruct``, ``bootvid encode`` and ``bootvid decode``.
+
+Frames whose height or width is not a multiple of the spatial compression are padded
+(replicating the last row / column) before encoding and cropped back after decoding, so any
+video size works; ``size`` first resizes the shorter side (aspect kept, antialiased).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+
+LATENTS_KEY = "latents"
+FORMAT = "bootvid-latents-v1"
+
+
+class LatentMismatchError(ValueError):
+    """Latents that were not made by the model asked to decode them."""
+
+
+# ---- frames <-> model input -------------------------------------------------------------------
+
+def output_size(height: int, width: int, size: int | None) -> tuple[int, int]:
+    """Frame size after resizing the shorter side to ``size`` (None: unchanged)."""
+    if size is None:
+        return height, width
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    scale = size / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def frames_to_input(frames: torch.Tensor, hw: tuple[int, int], multiple: int, device,
+                    dtype) -> torch.Tensor:
+    """uint8 ``(n, H, W, 3)`` -> float ``(1, 3, n, H', W')`` in [-1, 1]: resized to ``hw`` and
+    padded up to multiples of ``multiple`` by replicating the last row / column."""
+    from ..tokenizer.video import frames_to_video
+
+    x = frames_to_video(frames, device=device, dtype=torch.float32)
+    if tuple(x.shape[-2:]) != hw:
+        b, c, n, h, w = x.shape
+        flat = x.permute(0, 2, 1, 3, 4).reshape(b * n, c, h, w)
+        flat = F.interpolate(flat, size=hw, mode="bilinear", antialias=True, align_corners=False)
+        x = flat.reshape(b, n, c, *hw).permute(0, 2, 1, 3, 4).clamp(-1, 1)
+    ph, pw = -hw[0] % multiple, -hw[1] % multiple
+    if ph or pw:
+        b, c, n, h, w = x.shape
+        x = F.pad(x.reshape(b, c * n, h, w), (0, pw, 0, ph), mode="replicate").reshape(
+            b, c, n, h + ph, w + pw)
+    return x.to(dtype).contiguous()
+
+
+def output_to_frames(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Decoded ``(1, 3, n, H', W')`` -> uint8 ``(n, H, W, 3)``, the padding cropped off."""
+    from ..tokenizer.video import video_to_frames
+
+    f = video_to_frames(x[:, :, :, : hw[0], : hw[1]])
+    return f if f.dim() == 4 else f[0]
+
+
+# ---- reconstruct ------------------------------------------------------------------------------
+
+@torch.no_grad()
+def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
+                     side_by_side: bool = False, codec: str = "libx264",
+                     progress: bool = False, max_frames: int | None = None) -> dict:
+    """Encode and decode the video ``src`` chunk by chunk and write the reconstruction to
+    ``dst`` at the input's frame rate (``side_by_side``: input left, reconstruction right;
+    ``max_frames``: only the first frames). Returns ``{"frames", "fps", "height", "width"}``
+    of what was written."""
+    from ..data import VideoWriter, iter_frames, probe_video
+    from ..tokenizer.streaming import stream_reconstruct
+
+    info = probe_video(src)
+    hw = output_size(info.height, info.width, size)
+    p = next(tok.parameters())
+    inputs: deque = deque()  # input frames waiting for their reconstruction (side by side)
+
+    def pieces() -> Iterator[torch.Tensor]:
+        for frames in iter_frames(src, chunk_frames, max_frames):
+            x = frames_to_input(frames, hw, tok.spatial_compression, p.device, p.dtype)
+            if side_by_side:
+                inputs.extend(output_to_frames(x, hw))
+            yield x
+
+    bar = _bar(progress, min(info.frames, max_frames or info.frames), "reconstruct")
+    with VideoWriter(dst, info.fps, codec=codec) as writer:
+        for y in stream_reconstruct(tok, pieces(), chunk_frames=chunk_frames):
+            out = output_to_frames(y, hw)
+            if side_by_side:
+                out = torch.cat([torch.stack([inputs.popleft() for _ in range(len(out))]), out],
+                                dim=2)
+            writer.write(out)
+            if bar is not None:
+                bar.update(len(out))
+    if bar is not None:
+        bar.close()
+    return {"frames": writer.frames_written, "fps": info.fps, "height": hw[0],
+            "width": hw[1] * (2 if side_by_side else 1)}
+
+
+def _bar(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="frame", desc=desc, dynamic_ncols=True)
+
+
+# ---- encode / decode ----------------------------------------------------------------------------
+
+@torch.no_grad()
+def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
+                progress: bool = False, max_frames: int | None = None) -> dict:
+    """Latents (posterior mean) of the video ``src`` (its first ``max_frames`` frames) in a
+    safetensors file ``dst``, with what decoding needs in its metadata: frame count, fps, size
+    and the model's fingerprint."""
+    from safetensors.torch import save_file
+
+    from ..data import iter_frames, probe_video
+    from ..tokenizer.persistence import _atomic_write, model_fingerprint
+
+    info = probe_video(src)
+    hw = output_size(info.height, info.width, size)
+    p = next(tok.parameters())
+    enc = tok.stream_encoder(chunk_frames)
+    parts, frames = [], 0
+    bar = _bar(progress, min(info.frames, max_frames or info.frames), "encode")
+    for chunk in iter_frames(src, chunk_frames, max_frames):
+        frames += len(chunk)
+        post = enc.push(frames_to_input(chunk, hw, tok.spatial_compression, p.device, p.dtype))
+        if post is not None:
+            parts.append(post.mode().float().cpu())
+        if bar is not None:
+            bar.update(len(chunk))
+    post = enc.finish()
+    if post is not None:
+        parts.append(post.mode().float().cpu())
+    if bar is not None:
+        bar.close()
+    if frames == 0:
+        raise ValueError(f"encode: {src} has no frames")
+    z = torch.cat(parts, dim=2)[0].contiguous()
+    meta = {"format": FORMAT, "bootvid_version": __version__, "frames": str(frames),
+            "fps": repr(float(info.fps)), "height": str(hw[0]), "width": str(hw[1]),
+            "source": os.path.basename(src), "model_fingerprint": model_fingerprint(tok),
+            "temporal_compression": str(tok.temporal_compression),
+            "model_config": json.dumps(tok.config.to_dict(), sort_keys=True)}
+    _atomic_write(dst, lambda t: save_file({LATENTS_KEY: z}, t, metadata=meta))
+    return {"frames": frames, "latent_shape": tuple(z.shape), "fps": info.fps,
+            "height": hw[0], "width": hw[1]}
+
+
+def read_latents(path: str) -> tuple[torch.Tensor, dict]:
+    """The latents ``(C, T', H', W')`` and metadata of a file written by :func:`encode_file`."""
+    from safetensors import SafetensorError, safe_open
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"latents file not found: {path}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT or LATENTS_KEY not in f.keys():
+                raise ValueError(f"{path} is not a bootvid latents file (bootvid encode writes "
+                                 "them)")
+            return f.get_tensor(LATENTS_KEY), meta
+    except (OSError, RuntimeError, SafetensorError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+@torch.no_grad()
+def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "libx264",
+                progress: bool = False) -> dict:
+    """Decode latents written by :func:`encode_file` into the video ``dst``; refuses latents
+    made by another model."""
+    from ..data import VideoWriter
+    from ..tokenizer.persistence import model_fingerprint
+
+    z, meta = read_latents(src)
+    mine = model_fingerprint(tok)
+    if meta.get("model_fingerprint") != mine:
+        raise LatentMismatchError(
+            f"{src} was encoded by another model (fingerprint {meta.get('model_fingerprint')}, "
+            f"{meta.get('temporal_compression')}x temporal) than this one ({mine}, "
+            f"{tok.temporal_compression}x); decode it with the model that encoded it")
+    frames, hw = int(meta["frames"]), (int(meta["height"]), int(meta["width"]))
+    p = next(tok.parameters())
+    dec = tok.stream_decoder(chunk_latents, num_frames=frames)
+    bar = _bar(progress, frames, "decode")
+    with VideoWriter(dst, float(meta["fps"]), codec=codec) as writer:
+        for t0 in range(0, z.shape[1], chunk_latents):
+            y = dec.push(z[None, :, t0:t0 + chunk_latents].to(p.device, p.dtype))
+            if y.shape[2]:
+                out = output_to_frames(y, hw)
+                writer.write(out)
+                if bar is not None:
+                    bar.update(len(out))
+    if bar is not None:
+        bar.close()
+    return {"frames": writer.frames_written, "fps": float(meta["fps"]), "height": hw[0],
+            "width": hw[1]}

@@ -1,0 +1,85 @@
+"""Pictures of an evaluation: per-frame PSNR curves with the latent boundaries marked (flicker
+at chunk or latent boundaries shows as teeth), frame grids, and model comparisons.
+
+matplotlib is imported when a plot is drawn (``pip install matplotlib``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def latent_boundaries(frames: int, temporal_compression: int) -> list[float]:
+    """x positions between frames where the next latent frame starts: latent 0 is frame 0,
+    latent k >= 1 covers frames ``(k-1)*tc + 1 .. k*tc``."""
+    tc = temporal_compression
+    return [k * tc + 0.5 for k in range(0, (frames - 1) // tc + 1) if k * tc + 1 < frames]
+
+
+def _save(fig, path: str) -> str:
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def plot_psnr_per_frame(summary: dict, path: str) -> str:
+    """One curve per video of an eval summary, latent boundaries as dotted lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for v in summary["videos"]:
+        ys = [float(p) for p in v["psnr_per_frame"]]
+        ax.plot(range(len(ys)), ys, marker=".", lw=1, label=os.path.basename(v["path"]))
+    for x in latent_boundaries(summary["frames"], summary["temporal_compression"]):
+        ax.axvline(x, color="0.6", ls=":", lw=0.8)
+    ax.set_xlabel("frame (dotted: a new latent frame starts)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(f"{summary['model']}: {summary['temporal_compression']}x temporal, "
+                 f"mean {float(summary['psnr']):.2f} dB")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def save_frame_grid(ref, rec, path: str, max_frames: int = 6) -> str:
+    """Input / reconstruction / |error| rows for a few frames of uint8 clips ``(T, H, W, 3)``."""
+    from ..data.images import save_png
+    from ..tokenizer.video import comparison_grid, frames_to_video
+
+    save_png(comparison_grid(frames_to_video(ref), frames_to_video(rec), max_frames), path)
+    return path
+
+
+def plot_comparison(summaries: Sequence[dict], path: str) -> str:
+    """Grouped bars: PSNR per video (groups) and per model (bars), with the means."""
+    plt = _pyplot()
+    videos = [os.path.basename(v["path"]) for v in summaries[0]["videos"]] + ["mean"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(videos) * max(1, len(summaries)) / 2), 3.8))
+    width = 0.8 / len(summaries)
+    for i, s in enumerate(summaries):
+        ys = [float(v["psnr"]) for v in s["videos"]] + [float(s["psnr"])]
+        xs = [j + (i - (len(summaries) - 1) / 2) * width for j in range(len(videos))]
+        ax.bar(xs, ys, width, label=f"{s['model']} ({s['temporal_compression']}x)")
+    ax.set_xticks(range(len(videos)), videos, rotation=20, fontsize=8)
+    ax.set_ylabel("PSNR (dB)")
+    lo = min(float(v["psnr"]) for s in summaries for v in s["videos"])
+    ax.set_ylim(max(0.0, lo - 3), None)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+    return path

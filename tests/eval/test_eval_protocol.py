@@ -1,0 +1,124 @@
+"""bootvid eval / compare: the protocol, its JSON, tables, plots and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from bootvid.cli.main import main
+from bootvid.eval import evaluate, load_reference
+from bootvid.tokenizer import VideoTokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_reference_is_the_centre_crop_of_the_first_frames(video_file):
+    from bootvid.data import read_frames
+
+    path = video_file(12, 48, 80)
+    ref = load_reference(path, frames=9, size=32)
+    assert ref.shape == (9, 32, 32, 3) and ref.dtype == torch.uint8
+    src = read_frames(path, 0, 9)
+    # shorter side 48 -> 32: the centre column of the source maps to the centre of the crop
+    mid = src[:, 24, 40].float()
+    torch.testing.assert_close(ref[:, 16, 16].float(), mid, atol=12, rtol=0)
+
+
+def test_eval_json_schema_table_and_plots(model_dir, video_file, tmp_path, capsys):
+    vids = [video_file(20, 48, 64, seed=1), video_file(20, 40, 72, seed=2)]
+    out = tmp_path / "res.json"
+    plots = tmp_path / "plots"
+    assert main(["eval", "--model", model_dir, "--videos", *vids, "--frames", "9", "--size",
+                 "32", "--json", str(out), "--plots", str(plots)]) == 0
+    text = capsys.readouterr().out
+    assert "PSNR dB" in text and "mean" in text
+    res = json.loads(out.read_text())
+    assert {"model", "temporal_compression", "spatial_compression", "latent_channels",
+            "frames", "size", "psnr", "ssim", "videos"} <= set(res)
+    assert (res["temporal_compression"], res["spatial_compression"], res["frames"],
+            res["size"]) == (4, 8, 9, 32)
+    assert [v["path"] for v in res["videos"]] == vids
+    for v in res["videos"]:
+        assert {"path", "psnr", "ssim", "psnr_per_frame"} <= set(v)
+        assert len(v["psnr_per_frame"]) == 9
+    mean = sum(v["psnr"] for v in res["videos"]) / 2
+    assert res["psnr"] == pytest.approx(mean)
+    names = sorted(os.listdir(plots))
+    assert "psnr_per_frame.png" in names and len([n for n in names if n.startswith("frames_")]) == 2
+    assert all((plots / n).stat().st_size > 1000 for n in names)
+
+
+def test_eval_of_a_folder_matches_the_python_api(model_dir, video_file, tmp_path):
+    path = video_file(10, 48, 64, seed=3)
+    tok = VideoTokenizer.from_pretrained(model_dir)
+    s = evaluate(tok, [path], frames=5, size=32)
+    assert s["videos"][0]["psnr"] == s["psnr"] and 0 < s["ssim"] < 1
+
+
+def test_compare_writes_one_table_and_plot(model_dir, other_model_dir, video_file, tmp_path,
+                                           capsys):
+    v = video_file(10, 48, 64, seed=4)
+    assert main(["compare", "--models", model_dir, other_model_dir, "--videos", v, "--frames",
+                 "5", "--size", "32", "--plots", str(tmp_path), "--json",
+                 str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.count(model_dir) >= 2 and out.count(other_model_dir) >= 2
+    assert (tmp_path / "compare_psnr.png").stat().st_size > 1000
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert [m["model"] for m in res["models"]] == [model_dir, other_model_dir]
+
+
+def test_errors_name_the_file(model_dir, video_file, tmp_path, capsys):
+    short = video_file(6, 48, 64, seed=5)
+    assert main(["eval", "--model", model_dir, "--videos", short, "--frames", "9"]) == 2
+    err = capsys.readouterr().err
+    assert short in err and "Traceback" not in err
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(os.urandom(2000))
+    assert main(["eval", "--model", model_dir, "--videos", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err
+    assert main(["eval", "--model", model_dir, "--videos", short, "--size", "30"]) == 2
+    assert "multiple of 8" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tmp_path / "nomodel"), "--videos", short]) == 2
+    assert "model not found" in capsys.readouterr().err
+
+
+def test_a_run_directory_counts_as_a_model(model_dir, tmp_path):
+    import shutil
+
+    from bootvid.train import resolve_model_dir
+
+    run = tmp_path / "run"
+    shutil.copytree(model_dir, run / "model")
+    assert resolve_model_dir(run)[0] == str(run / "model")
+    shutil.copytree(model_dir, run / "model_ema")
+    d, what = resolve_model_dir(run)
+    assert d == str(run / "model_ema") and "EMA" in what
+    (tmp_path / "unfinished" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="has not finished"):
+        resolve_model_dir(tmp_path / "unfinished")
+
+
+def test_lpips_from_a_local_weights_file(model_dir, video_file, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from bootvid.train.perceptual import LPIPS
+
+    state = {k: (v.abs() if k.startswith("lin") else v).contiguous()
+             for k, v in LPIPS().state_dict().items()}
+    weights = tmp_path / "lpips.safetensors"
+    save_file(state, str(weights))
+    v = video_file(10, 48, 64, seed=6)
+    out = tmp_path / "r.json"
+    assert main(["eval", "--model", model_dir, "--videos", v, "--frames", "5", "--size", "32",
+                 "--lpips", str(weights), "--json", str(out)]) == 0
+    assert "LPIPS" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["lpips"] > 0 and res["videos"][0]["lpips"] == res["lpips"]
+    assert main(["eval", "--model", model_dir, "--videos", v, "--lpips",
+                 str(tmp_path / "missing.pth")]) == 2
+    assert "nothing is downloaded" in capsys.readouterr().err.lower()
