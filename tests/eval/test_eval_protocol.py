@@ -122,3 +122,19 @@ def test_lpips_from_a_local_weights_file(model_dir, video_file, tmp_path, capsys
     assert main(["eval", "--model", model_dir, "--videos", v, "--lpips",
                  str(tmp_path / "missing.pth")]) == 2
     assert "nothing is downloaded" in capsys.readouterr().err.lower()
+
+
+def test_stride_evaluates_a_subsampled_video(model_dir, video_file, tmp_path):
+    from bootvid.data import read_frames
+
+    path = video_file(20, 48, 64, seed=9)
+    ref = load_reference(path, frames=5, size=48, stride=4)
+    src = read_frames(path, 0, 17)[::4]  # 48x64 -> centre 48x48 crop, no resize
+    torch.testing.assert_close(ref.float(), src[:, :, 8:56].float(), atol=1, rtol=0)
+    out = tmp_path / "s.json"
+    assert main(["eval", "--model", model_dir, "--videos", path, "--frames", "5", "--size",
+                 "32", "--stride", "4", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["stride"] == 4 and len(res["videos"][0]["psnr_per_frame"]) == 5
+    with pytest.raises(Exception, match="17 .*5 frames, stride 4"):
+        load_reference(video_file(12, 48, 64, seed=9), frames=5, size=32, stride=4)

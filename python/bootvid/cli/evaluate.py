@@ -22,6 +22,8 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
                    help=f"first N frames of each video (default {DEFAULT_FRAMES})")
     p.add_argument("--size", type=int, default=DEFAULT_SIZE,
                    help=f"shorter side resized to S, centre S x S crop (default {DEFAULT_SIZE})")
+    p.add_argument("--stride", type=int, default=1,
+                   help="take every N-th frame (a temporally subsampled video; default 1)")
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
     p.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
     p.add_argument("--lpips", metavar="WEIGHTS",
@@ -74,7 +76,8 @@ def _evaluate_model(model: str, videos: list[str], args, plots: str | None) -> d
 
         detector = load_detector(args.fvd_detector, args.device)
     return evaluate(tok, videos, args.frames, args.size, device=args.device, model_name=model,
-                    progress=True, on_video=on_video, lpips=lpips, fvd_detector=detector)
+                    progress=True, on_video=on_video, lpips=lpips, fvd_detector=detector,
+                    stride=args.stride)
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -47,6 +47,26 @@ def _build_parser() -> argparse.ArgumentParser:
                         ("encode", "video -> latents (.safetensors with metadata), streamed"),
                         ("decode", "latents written by bootvid encode -> video, streamed")):
         add_codec_arguments(sub.add_parser(name, help=help_), name)
+    exp = sub.add_parser("experiment", help="reproduce the paper's claims at small scale")
+    exp_sub = exp.add_subparsers(dest="experiment", required=True)
+    pm = exp_sub.add_parser(
+        "promag", help="4x -> grown 8x/16x vs direct 8x/16x at equal wall-clock budgets",
+        description="Trains the 4x model, grows it to 8x and 16x, trains the direct baselines "
+                    "and ablations for budgets in units of --minutes-per-stage, evaluates all "
+                    "on held-out frames and writes results.json, results.md and plots. "
+                    "Re-running continues an interrupted experiment.")
+    pm.add_argument("--data", required=True, help="folder of videos (split in time: the last "
+                                                  "part of each is held out)")
+    pm.add_argument("--out", required=True, help="experiment directory")
+    pm.add_argument("--preset", default="tiny", help="tokenizer preset (default tiny)")
+    pm.add_argument("--minutes-per-stage", type=float, default=10.0, dest="minutes",
+                    help="M: training minutes per stage (default 10); the whole plan is 16 M")
+    pm.add_argument("--size", type=int, default=64, help="training resolution (default 64)")
+    pm.add_argument("--eval-size", type=int, default=128, help="eval resolution (default 128)")
+    pm.add_argument("--eval-frames", type=int, default=33, help="eval frames (default 33)")
+    pm.add_argument("--no-ablations", action="store_true",
+                    help="skip the mixing and norm ablations (9 M instead of 16 M)")
+    pm.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -71,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
             from .codec import run_codec
 
             return run_codec(args)
+        elif args.command == "experiment":
+            from ..experiment import ExperimentSettings, run_experiment
+
+            settings = ExperimentSettings(
+                data=args.data, out=args.out, preset=args.preset, minutes=args.minutes,
+                size=args.size, eval_frames=args.eval_frames, eval_size=args.eval_size,
+                seed=args.seed, ablations=not args.no_ablations)
+            run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]))
+            return 0
         elif args.command in ("train", "grow"):
             from .train import run_training
 

@@ -44,22 +44,24 @@ def _json_float(v: float) -> float | str:
     return v if math.isfinite(v) else "inf"  # identical frames: JSON has no infinity
 
 
-def load_reference(path: str, frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE
-                   ) -> torch.Tensor:
-    """The protocol's reference clip of ``path``: uint8 ``(frames, size, size, 3)``. A video
-    shorter than ``frames`` is an error naming the file and both counts."""
+def load_reference(path: str, frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE,
+                   stride: int = 1) -> torch.Tensor:
+    """The protocol's reference clip of ``path``: uint8 ``(frames, size, size, 3)``, every
+    ``stride``-th frame (a temporally subsampled video, as in ProMAG's observation). A video
+    too short for it is an error naming the file and both counts."""
     from ..data import VideoReadError, center_crop_resize, read_frames
     from ..tokenizer.video import video_to_frames
 
     try:
-        clip = center_crop_resize(read_frames(path, 0, frames), size)  # (3, T, S, S), [-1, 1]
+        clip = center_crop_resize(read_frames(path, 0, frames, stride), size)  # (3, T, S, S)
     except VideoReadError as e:
         if e.frames_available is None:
             raise
+        need = 1 + (frames - 1) * stride
         raise VideoReadError(f"{path} has {e.frames_available} frames, but the protocol takes "
-                             f"the first {frames}; evaluate with --frames "
-                             f"{e.frames_available} or fewer (the same for every model you "
-                             "compare)", e.frames_available) from None
+                             f"the first {need} ({frames} frames, stride {stride}); evaluate "
+                             f"with fewer --frames (the same for every model you compare)",
+                             e.frames_available) from None
     return video_to_frames(clip[None])
 
 
@@ -90,10 +92,11 @@ def lpips_distance(lpips, ref: torch.Tensor, rec: torch.Tensor, batch: int = 16)
 
 
 def evaluate_video(tok, path: str, frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE,
-                   device=None, lpips=None) -> tuple[VideoResult, torch.Tensor, torch.Tensor]:
+                   device=None, lpips=None, stride: int = 1
+                   ) -> tuple[VideoResult, torch.Tensor, torch.Tensor]:
     """The protocol on one video: its result, the reference and the reconstruction (uint8).
     ``lpips``: a :class:`bootvid.train.perceptual.LPIPS` to add the mean LPIPS of the frames."""
-    ref = load_reference(path, frames, size)
+    ref = load_reference(path, frames, size, stride)
     rec = reconstruct_frames(tok, ref, device)
     res = VideoResult(path=path, psnr=psnr(ref, rec), ssim=ssim(ref, rec),
                       psnr_per_frame=psnr_per_frame(ref, rec).tolist(),
@@ -113,11 +116,11 @@ def _check_protocol(tok, frames: int, size: int) -> None:
 
 def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE,
              device=None, model_name: str = "", progress: bool = False, on_video=None,
-             lpips=None, fvd_detector=None) -> dict:
+             lpips=None, fvd_detector=None, stride: int = 1) -> dict:
     """The protocol over ``videos`` (files; see :func:`bootvid.data.find_videos` for folders):
     the JSON-ready summary ``bootvid eval --json`` writes. ``on_video(result, ref, rec)`` is
     called per video (plots). ``lpips`` (an LPIPS module) and ``fvd_detector`` (see
-    :mod:`bootvid.eval.fvd`) add those metrics."""
+    :mod:`bootvid.eval.fvd`) add those metrics; ``stride`` evaluates every stride-th frame."""
     _check_protocol(tok, frames, size)
     if not videos:
         raise ValueError("eval: no videos given")
@@ -130,7 +133,7 @@ def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int
 
         it = tqdm(videos, unit="video", desc="eval")
     for path in it:
-        res, ref, rec = evaluate_video(tok, path, frames, size, device, lpips)
+        res, ref, rec = evaluate_video(tok, path, frames, size, device, lpips, stride)
         results.append(res)
         if fvd_detector is not None:
             from .fvd import detector_features
@@ -153,6 +156,7 @@ def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int
         "latent_channels": c.latent_channels,
         "frames": frames,
         "size": size,
+        "stride": stride,
         "psnr": _json_float(sum(r.psnr for r in results) / len(results)),
         "ssim": sum(r.ssim for r in results) / len(results),
         "ssim_note": SSIM_NOTE,

@@ -1,0 +1,77 @@
+"""``bootvid experiment promag`` end to end at a toy budget (one step per run)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+pytest.importorskip("av")
+pytest.importorskip("matplotlib")
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _videos(root, n=3, T=100, H=40, W=56):
+    from bootvid.data import write_video
+
+    root.mkdir()
+    for i in range(n):
+        t = torch.arange(T).view(T, 1, 1, 1).float()
+        x = torch.linspace(0, 6, W).view(1, 1, W, 1)
+        y = torch.linspace(0, 4, H).view(1, H, 1, 1)
+        c = torch.tensor([0.0, 2.0, 4.0]).view(1, 1, 1, 3) + i
+        v = (127 + 100 * torch.sin(x + y + 0.2 * t + c)).round().byte()
+        write_video(root / f"clip{i}.mp4", v, 24)
+    return str(root)
+
+
+def test_split_keeps_training_and_heldout_frames_apart(tmp_path):
+    from bootvid.data import probe_video, read_frames
+    from bootvid.experiment import prepare_split
+
+    data = _videos(tmp_path / "videos", n=1, T=60)
+    split = prepare_split(data, str(tmp_path / "split"), heldout_frames=9, short_side=32)
+    (v,) = split
+    assert (v.frames, v.train_frames, v.heldout_frames) == (60, 48, 12)
+    assert probe_video(v.train_file).frames == 48 and probe_video(v.heldout_file).frames == 12
+    assert min(probe_video(v.train_file).height, probe_video(v.train_file).width) == 32
+    # the held-out file starts where training stops: its first frame is source frame 48
+    src = read_frames(os.path.join(data, "clip0.mp4"), 47, 2).float()
+    held0 = read_frames(v.heldout_file, 0, 1).float()
+    train_last = read_frames(v.train_file, 47, 1).float()
+    small = torch.nn.functional.interpolate(src.permute(0, 3, 1, 2), size=held0.shape[1:3],
+                                            mode="bilinear", antialias=True)
+    small = small.permute(0, 2, 3, 1)
+    assert (held0[0] - small[1]).abs().mean() < (held0[0] - small[0]).abs().mean()
+    assert (train_last[0] - small[0]).abs().mean() < (train_last[0] - small[1]).abs().mean()
+    # reused, not rewritten
+    assert prepare_split(data, str(tmp_path / "split"), heldout_frames=9) == split
+
+
+def test_experiment_runs_every_arm_and_writes_the_report(tmp_path):
+    from bootvid.experiment import ExperimentSettings, plan, run_experiment
+
+    s = ExperimentSettings(data=_videos(tmp_path / "videos"), out=str(tmp_path / "exp"),
+                           minutes=1e-5, size=16, eval_frames=9, eval_size=32,
+                           observation_frames=5, model_overrides={"base_channels": 16,
+                                                                  "norm_groups": 4})
+    md = run_experiment(s, command="test", log=lambda m: None)
+    res = json.loads((tmp_path / "exp" / "results.json").read_text())
+    names = [r.name for r in plan()]
+    assert list(res["evals"]) == names and len(names) == 12
+    tc = {n: res["evals"][n]["temporal_compression"] for n in names}
+    assert (tc["4x"], tc["grown8x"], tc["grown16x"], tc["direct16x"], tc["ext8x"]) == \
+        (4, 8, 16, 16, 8)
+    assert all(res["runs"][n]["steps"] >= 1 for n in names)
+    assert [o["stride"] for o in res["observation"]] == [2, 4]
+    for n in names:
+        assert f"| {n} |" in md
+    assert (tmp_path / "exp" / "plots" / "psnr_by_model.png").stat().st_size > 1000
+    # a second call resumes: nothing is trained again
+    before = {n: os.listdir(tmp_path / "exp" / "runs" / n / "checkpoints") for n in names}
+    run_experiment(s, command="test", log=lambda m: None)
+    assert before == {n: os.listdir(tmp_path / "exp" / "runs" / n / "checkpoints")
+                      for n in names}
