@@ -345,7 +345,7 @@ class Trainer:
     def _set_lr(self) -> float:
         """The learning rate of this step (warmup + cosine, see :func:`lr_factor`)."""
         o, r = self.config.optim, self.config.run
-        frac = self.train_seconds / (r.max_minutes * 60) if r.max_minutes else 0.0
+        frac = self.train_seconds / (r.max_minutes * 60) if r.max_minutes else None
         lr = o.lr * lr_factor(self.step, o.warmup_steps, r.max_steps, o.min_lr_ratio, frac)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
