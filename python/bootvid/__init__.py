@@ -8,11 +8,11 @@ __version__ = "0.1.0"
 
 from . import ops  # noqa: E402  (registers the ops and their autograd/fake kernels)
 
-__all__ = ["ops", "nn", "tokenizer", "growth", "data", "train", "eval", "VideoTokenizer", "TokenizerConfig", "grow",
-           "__version__"]
+__all__ = ["ops", "nn", "tokenizer", "growth", "data", "train", "eval", "experiment",
+           "VideoTokenizer", "TokenizerConfig", "grow", "__version__"]
 
 # Imported on first use, so `import bootvid` stays light.
-_LAZY_MODULES = {"nn", "tokenizer", "growth", "data", "train", "eval"}
+_LAZY_MODULES = {"nn", "tokenizer", "growth", "data", "train", "eval", "experiment"}
 _LAZY_ATTRS = {"VideoTokenizer": "tokenizer", "TokenizerConfig": "tokenizer", "grow": "growth"}
 
 

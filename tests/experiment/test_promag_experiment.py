@@ -75,3 +75,38 @@ def test_experiment_runs_every_arm_and_writes_the_report(tmp_path):
     run_experiment(s, command="test", log=lambda m: None)
     assert before == {n: os.listdir(tmp_path / "exp" / "runs" / n / "checkpoints")
                       for n in names}
+
+
+def test_an_interrupted_run_stops_the_experiment_and_resumes_to_its_budget(tmp_path,
+                                                                            monkeypatch):
+    """Ctrl-C in a run: the experiment stops (checkpoint written); running it again continues
+    that run until its budget is used instead of taking the interrupted model as finished."""
+    import signal
+
+    from bootvid.experiment import ExperimentSettings, promag
+    from bootvid.train import Trainer
+
+    s = ExperimentSettings(data=_videos(tmp_path / "videos", n=1), out=str(tmp_path / "exp"),
+                           minutes=0.05, size=16, eval_frames=9, eval_size=32,
+                           observation_frames=5, ablations=False,
+                           model_overrides={"base_channels": 16, "norm_groups": 4})
+    only_4x = [promag.RunSpec("4x", 1, "promag")]
+    monkeypatch.setattr(promag, "plan", lambda ablations=True: only_4x)
+    real_init = Trainer.__init__
+
+    def interrupting_init(self, *a, **k):
+        real_init(self, *a, **k)
+        self.hooks.append(lambda t, step: step == 1 and os.kill(os.getpid(), signal.SIGINT))
+
+    split_dir = os.path.join(s.out, "data")
+    from bootvid.experiment.split import prepare_split
+
+    prepare_split(s.data, split_dir, heldout_frames=9, short_side=32)
+    data_dir = os.path.join(split_dir, "train")
+    monkeypatch.setattr(Trainer, "__init__", interrupting_init)
+    with pytest.raises(KeyboardInterrupt, match="run the same command again"):
+        promag.train_all(s, data_dir, log=lambda m: None)
+    assert promag._progress(os.path.join(s.out, "runs", "4x"))[0] == 1
+    monkeypatch.setattr(Trainer, "__init__", real_init)
+    info = promag.train_all(s, data_dir, log=lambda m: None)
+    assert info["4x"]["train_minutes"] >= 0.05 - 1e-9 and info["4x"]["steps"] > 1

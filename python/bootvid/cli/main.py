@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_training(args, grow=args.command == "grow")
         return 0
-    except KeyboardInterrupt:
-        print("bootvid: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"bootvid: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError, RuntimeError, ImportError, ArithmeticError) as e:
         if args.debug:

@@ -85,30 +85,47 @@ def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str):
     return TrainConfig.for_preset(s.preset).merged(over)
 
 
-def train_all(s: ExperimentSettings, data_dir: str, log=print) -> dict[str, dict]:
-    """Train every planned run not finished yet; returns ``{name: {steps, train_minutes}}``."""
-    from ..train import Trainer
+def _progress(run_dir: str) -> tuple[int, float] | None:
+    """(step, training seconds) of a run's newest checkpoint, None without one."""
+    import torch
+
     from ..train.checkpoint import list_checkpoints
+
+    found = list_checkpoints(run_dir)
+    if not found:
+        return None
+    state = torch.load(found[-1][1], map_location="cpu", weights_only=True)
+    return int(state["step"]), float(state["train_seconds"])
+
+
+def train_all(s: ExperimentSettings, data_dir: str, log=print) -> dict[str, dict]:
+    """Train every planned run until it has used its budget (an interrupted run continues
+    from its last checkpoint); returns ``{name: {steps, train_minutes, ...}}``. An interrupt
+    (Ctrl-C, SIGTERM) stops the whole experiment after the current run's checkpoint."""
+    from ..train import Trainer
     from ..train.rundir import EMA_DIR
 
     info = {}
     for spec in plan(s.ablations):
         run_dir = os.path.join(s.out, "runs", spec.name)
-        done = os.path.isdir(os.path.join(run_dir, EMA_DIR))
+        budget = spec.budget * s.minutes * 60
+        prog = _progress(run_dir)
+        done = (prog is not None and prog[1] >= budget
+                and os.path.isdir(os.path.join(run_dir, EMA_DIR)))
         if not done:
-            resume = bool(list_checkpoints(run_dir))
+            resume = prog is not None
             log(f"experiment: {'resuming' if resume else 'training'} {spec.name} "
                 f"({spec.budget * s.minutes:g} min)")
             grow_from = (os.path.join(s.out, "runs", spec.grow_from)
                          if spec.grow_from and not resume else None)
-            Trainer(_config(s, spec, data_dir), run_dir, grow_from=grow_from,
-                    resume=resume).run()
-        last = list_checkpoints(run_dir)[-1][1]
-        import torch
-
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        info[spec.name] = {"steps": int(state["step"]),
-                           "train_minutes": round(float(state["train_seconds"]) / 60, 2),
+            result = Trainer(_config(s, spec, data_dir), run_dir, grow_from=grow_from,
+                             resume=resume).run()
+            if result.stopped == "interrupted":
+                raise KeyboardInterrupt(f"experiment interrupted during {spec.name} (step "
+                                        f"{result.step}, checkpoint written); run the same "
+                                        "command again to continue")
+            prog = _progress(run_dir)
+        info[spec.name] = {"steps": prog[0], "train_minutes": round(prog[1] / 60, 2),
                            "budget_minutes": spec.budget * s.minutes, "group": spec.group}
     return info
 
