@@ -9,7 +9,8 @@ BUILT  := $(VENV)/.bootvid-built
 # BOOTVID_CUDA=0/1); architectures default to sm_90 (override: BOOTVID_CUDA_ARCHS="80;90").
 export BOOTVID_CUDA ?= auto
 export BOOTVID_CUDA_ARCHS ?= 90
-SOURCES := $(shell find csrc python -type f \( -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' -o -name '*.py' \)) CMakeLists.txt pyproject.toml
+SOURCES := $(shell find csrc python -type f \( -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' -o -name '*.py' \)) \
+           $(shell find checkpoints -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 
 .PHONY: all venv install test demo bench bench-quick clean
 

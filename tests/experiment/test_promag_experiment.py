@@ -69,7 +69,13 @@ def test_experiment_runs_every_arm_and_writes_the_report(tmp_path):
     assert [o["stride"] for o in res["observation"]] == [2, 4]
     for n in names:
         assert f"| {n} |" in md
+    # The claims table: one row per comparison, differences computed from the evals.
+    e = {n: float(res["evals"][n]["psnr"]) for n in names}
+    row = next(l for l in md.splitlines() if l.startswith("| growing beats direct training, 8x"))
+    assert f"{e['grown8x'] - e['direct8x']:+.2f}" in row
+    assert sum(l.startswith("| ablation: the default stage vs ") for l in md.splitlines()) == 5
     assert (tmp_path / "exp" / "plots" / "psnr_by_model.png").stat().st_size > 1000
+    assert (tmp_path / "exp" / "plots" / "psnr_mean.png").stat().st_size > 1000
     # a second call resumes: nothing is trained again
     before = {n: os.listdir(tmp_path / "exp" / "runs" / n / "checkpoints") for n in names}
     run_experiment(s, command="test", log=lambda m: None)
@@ -110,3 +116,15 @@ def test_an_interrupted_run_stops_the_experiment_and_resumes_to_its_budget(tmp_p
     monkeypatch.setattr(Trainer, "__init__", real_init)
     info = promag.train_all(s, data_dir, log=lambda m: None)
     assert info["4x"]["train_minutes"] >= 0.05 - 1e-9 and info["4x"]["steps"] > 1
+
+
+def test_split_command_writes_the_experiment_split(tmp_path, capsys):
+    from bootvid.cli.main import main
+
+    data = _videos(tmp_path / "videos", n=2, T=60)
+    assert main(["experiment", "split", "--data", data, "--out", str(tmp_path / "s"),
+                 "--eval-frames", "9", "--eval-size", "32", "--size", "16"]) == 0
+    out = capsys.readouterr().out
+    split = json.loads((tmp_path / "s" / "data" / "split.json").read_text())["videos"]
+    assert len(split) == 2 and all(v["heldout_file"] in out for v in split)
+    assert all(os.path.isfile(v["heldout_file"]) for v in split)

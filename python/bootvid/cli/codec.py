@@ -7,8 +7,11 @@ import argparse
 
 
 def add_codec_arguments(p: argparse.ArgumentParser, command: str) -> None:
-    p.add_argument("--model", required=True, metavar="DIR",
-                   help="a save_pretrained directory or a training run (its EMA model)")
+    p.add_argument("--model", metavar="DIR",
+                   help="a save_pretrained directory, a training run (its EMA model) or a shipped "
+                        "model (tiny-4x, tiny-8x, tiny-16x); default: "
+                        + ("the shipped model the latents were encoded with" if command == "decode"
+                           else "the shipped tiny-4x"))
     if command == "reconstruct":
         p.add_argument("input", metavar="IN_VIDEO")
         p.add_argument("output", metavar="OUT_VIDEO", help="e.g. out.mp4 (container from the "
@@ -41,7 +44,10 @@ def run_codec(args: argparse.Namespace) -> int:
     from ..eval import codec
     from ..train.rundir import load_tokenizer
 
-    tok, what = load_tokenizer(args.model, device=args.device)
+    if args.command == "decode" and args.model is None:
+        tok, what = _shipped_model_of(args.input, args.device)
+    else:
+        tok, what = load_tokenizer(args.model, device=args.device)
     print(f"bootvid: {args.command} with the {what} ({tok.temporal_compression}x temporal, "
           f"{tok.spatial_compression}x spatial)")
     progress = not args.no_progress
@@ -58,3 +64,20 @@ def run_codec(args: argparse.Namespace) -> int:
     print(f"bootvid: wrote {args.output}: {r['frames']} frames at {r['fps']:.3g} fps, "
           f"{r['height']}x{r['width']}{detail}")
     return 0
+
+
+def _shipped_model_of(latents: str, device: str):
+    """The shipped model whose fingerprint the latents file records (decode without --model)."""
+    from .. import pretrained
+    from ..eval.codec import read_latents
+    from ..tokenizer.persistence import model_fingerprint
+    from ..train.rundir import load_tokenizer
+
+    _, meta = read_latents(latents)
+    for name in pretrained.SHIPPED:
+        tok, what = load_tokenizer(name, device=device)
+        if model_fingerprint(tok) == meta.get("model_fingerprint"):
+            return tok, what
+    raise ValueError(f"{latents} was not encoded by a shipped model ({meta.get('temporal_compression')}x "
+                     f"temporal, fingerprint {meta.get('model_fingerprint')}); give the model "
+                     "that encoded it with --model DIR")

@@ -14,8 +14,9 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
         p.add_argument("--models", nargs="+", required=True, metavar="DIR",
                        help="save_pretrained or training-run directories")
     else:
-        p.add_argument("--model", required=True, metavar="DIR",
-                       help="a save_pretrained directory or a training run (its EMA model)")
+        p.add_argument("--model", metavar="DIR",
+                       help="a save_pretrained directory, a training run (its EMA model) or a "
+                            "shipped model (tiny-4x, tiny-8x, tiny-16x; default tiny-4x)")
     p.add_argument("--videos", nargs="+", required=True, metavar="PATH",
                    help="video files or folders (searched recursively)")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
@@ -39,19 +40,14 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
 
 
 def _write_json(obj, path: str) -> None:
-    from ..tokenizer.persistence import _atomic_write
+    from ..fileio import atomic_write_text
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-
-    _atomic_write(path, write)
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def _evaluate_model(model: str, videos: list[str], args, plots: str | None) -> dict:
+def _evaluate_model(model: str | None, videos: list[str], args, plots: str | None) -> dict:
+    from .. import pretrained
     from ..eval.protocol import evaluate
     from ..train.rundir import load_tokenizer
 
@@ -75,7 +71,8 @@ def _evaluate_model(model: str, videos: list[str], args, plots: str | None) -> d
         from ..eval.fvd import load_detector
 
         detector = load_detector(args.fvd_detector, args.device)
-    return evaluate(tok, videos, args.frames, args.size, device=args.device, model_name=model,
+    return evaluate(tok, videos, args.frames, args.size, device=args.device,
+                    model_name=model or pretrained.DEFAULT_MODEL,
                     progress=True, on_video=on_video, lpips=lpips, fvd_detector=detector,
                     stride=args.stride)
 

@@ -10,13 +10,32 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bootvid", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run bootvid's ops (kernels vs reference) and a tokenizer on synthetic clips")
-    demo.add_argument("--frames", type=int, default=17, help="clip length (default 17)")
-    demo.add_argument("--size", type=int, default=64, help="frame height and width (default 64)")
-    demo.add_argument("--channels", type=int, default=64, help="feature channels (default 64)")
+    demo = sub.add_parser(
+        "demo", help="the shipped 4x/8x/16x tokenizers on a clip: table, side-by-side video, PNG",
+        description="Reconstructs a clip (synthetic unless --video) with the shipped tiny-4x, "
+                    "tiny-8x and tiny-16x tokenizers and prints compression, latent tokens per "
+                    "second, PSNR, SSIM and speed; writes OUT/side_by_side.mp4, "
+                    "OUT/comparison.png and OUT/demo.json. --train instead trains 4x -> 8x -> "
+                    "16x on synthetic clips for a few minutes; --ops tours the C++/CUDA ops.")
+    mode = demo.add_mutually_exclusive_group()
+    mode.add_argument("--train", action="store_true",
+                      help="progressive training of the tiny preset on synthetic clips")
+    mode.add_argument("--ops", action="store_true",
+                      help="the ops (kernels vs reference twins) and a random-weight tokenizer")
+    demo.add_argument("--out", default="bootvid-demo", help="output folder (default bootvid-demo)")
+    demo.add_argument("--video", help="reconstruct this video's first --frames frames instead")
+    demo.add_argument("--models", nargs="+", metavar="MODEL",
+                      help="models to compare (default: the shipped tiny-4x tiny-8x tiny-16x)")
+    demo.add_argument("--minutes", type=float, default=4.0,
+                      help="--train: minutes in all (default 4)")
+    demo.add_argument("--frames", type=int,
+                      help="clip length (default 33; --ops: 17)")
+    demo.add_argument("--size", type=int,
+                      help="frame height and width (default 128; --train: 32; --ops: 64)")
+    demo.add_argument("--channels", type=int, default=64, help="--ops: feature channels (64)")
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     demo.add_argument("--preset", default="tiny",
-                      help="tokenizer preset of the tokenizer part (tiny, small, base)")
+                      help="--ops: preset of the random-weight tokenizer (tiny, small, base)")
     from .train import add_train_arguments
 
     train = sub.add_parser("train", help="train a tokenizer from scratch (4x, or a direct 8x/16x "
@@ -67,18 +86,46 @@ def _build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--no-ablations", action="store_true",
                     help="skip the mixing and norm ablations (9 M instead of 16 M)")
     pm.add_argument("--seed", type=int, default=0)
+    sp = exp_sub.add_parser(
+        "split", help="write the experiment's time split of the data (to re-measure held-out "
+                      "figures)",
+        description="The train / held-out split `bootvid experiment promag` makes of --data, "
+                    "written under OUT/data (FFV1): evaluate a model on OUT/data/heldout with "
+                    "`bootvid eval --frames 33 --size 128`.")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--size", type=int, default=64, help="training resolution (default 64)")
+    sp.add_argument("--eval-size", type=int, default=128, help="eval resolution (default 128)")
+    sp.add_argument("--eval-frames", type=int, default=33, help="eval frames (default 33)")
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.ops:
+        from .demo import run_ops_demo, run_tokenizer_demo
+
+        run_ops_demo(frames=args.frames or 17, size=args.size or 64, channels=args.channels,
+                     device=args.device)
+        run_tokenizer_demo(preset=args.preset, device=args.device)
+    elif args.train:
+        import os
+
+        from .demo_train import run_train_demo
+
+        run_train_demo(os.path.join(args.out, "train"), args.minutes, args.size or 32)
+    else:
+        from .demo_models import run_models_demo
+
+        run_models_demo(args.out, args.frames or 33, args.size or 128, args.models, args.video,
+                        args.device)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from .demo import run_ops_demo, run_tokenizer_demo
-
-            run_ops_demo(frames=args.frames, size=args.size, channels=args.channels,
-                         device=args.device)
-            run_tokenizer_demo(preset=args.preset, device=args.device)
+            return _demo(args)
         elif args.command == "eval":
             from .evaluate import run_eval
 
@@ -91,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
             from .codec import run_codec
 
             return run_codec(args)
+        elif args.command == "experiment" and args.experiment == "split":
+            from ..experiment import ExperimentSettings
+            from ..experiment.promag import split_data
+
+            split = split_data(ExperimentSettings(
+                data=args.data, out=args.out, size=args.size, eval_frames=args.eval_frames,
+                eval_size=args.eval_size))
+            for v in split:
+                print(f"{v.heldout_file}: frames {v.train_frames}..{v.frames - 1} of {v.source}")
+            return 0
         elif args.command == "experiment":
             from ..experiment import ExperimentSettings, run_experiment
 

@@ -7,6 +7,8 @@ import warnings
 
 import torch
 
+from ..fileio import atomic_write
+
 
 def save_png(image: torch.Tensor, path: str | os.PathLike) -> bool:
     """Write a uint8 ``(H, W, 3)`` image as PNG with Pillow (atomically: temporary name, then
@@ -19,7 +21,6 @@ def save_png(image: torch.Tensor, path: str | os.PathLike) -> bool:
         return False
     path = os.fspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    Image.fromarray(image.cpu().numpy()).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    array = image.cpu().numpy()
+    atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
     return True

@@ -34,6 +34,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from ..fileio import new_file_mode
+
 VIDEO_EXTENSIONS: tuple[str, ...] = (
     ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif",
     ".ts")
@@ -510,7 +512,7 @@ class VideoWriter:
                 self._container.mux(packet)
             container, self._container = self._container, None
             container.close()
-            os.chmod(self._tmp, _new_file_mode())  # mkstemp's 0600 would make it private
+            os.chmod(self._tmp, new_file_mode())  # mkstemp's 0600 would make it private
             os.replace(self._tmp, self.path)
         self._tmp, self._done = None, True
 
@@ -574,13 +576,6 @@ def write_video(path: str | os.PathLike, frames, fps: float, codec: str = "libx2
     with writer:
         writer.write(frames)
     return writer.codec
-
-
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def find_videos(paths: str | os.PathLike | Iterable[str | os.PathLike],

@@ -126,7 +126,8 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
     from safetensors.torch import save_file
 
     from ..data import iter_frames, probe_video
-    from ..tokenizer.persistence import _atomic_write, model_fingerprint
+    from ..fileio import atomic_write
+    from ..tokenizer.persistence import model_fingerprint
 
     info = probe_video(src)
     hw = output_size(info.height, info.width, size)
@@ -154,7 +155,7 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
             "source": os.path.basename(src), "model_fingerprint": model_fingerprint(tok),
             "temporal_compression": str(tok.temporal_compression),
             "model_config": json.dumps(tok.config.to_dict(), sort_keys=True)}
-    _atomic_write(dst, lambda t: save_file({LATENTS_KEY: z}, t, metadata=meta))
+    atomic_write(dst, lambda t: save_file({LATENTS_KEY: z}, t, metadata=meta))
     return {"frames": frames, "latent_shape": tuple(z.shape), "fps": info.fps,
             "height": hw[0], "width": hw[1]}
 

@@ -29,10 +29,10 @@ def latent_boundaries(frames: int, temporal_compression: int) -> list[float]:
 
 def _save(fig, path: str) -> str:
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    from ..fileio import atomic_write
+
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"),
+                        suffix=".tmp.png")
 
 
 def plot_psnr_per_frame(summary: dict, path: str) -> str:
@@ -68,7 +68,7 @@ def plot_comparison(summaries: Sequence[dict], path: str) -> str:
     """Grouped bars: PSNR per video (groups) and per model (bars), with the means."""
     plt = _pyplot()
     videos = [os.path.basename(v["path"]) for v in summaries[0]["videos"]] + ["mean"]
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(videos) * max(1, len(summaries)) / 2), 3.8))
+    fig, ax = plt.subplots(figsize=(min(14, max(6, 0.7 * len(videos) * len(summaries))), 3.8))
     width = 0.8 / len(summaries)
     for i, s in enumerate(summaries):
         ys = [float(v["psnr"]) for v in s["videos"]] + [float(s["psnr"])]
@@ -78,8 +78,37 @@ def plot_comparison(summaries: Sequence[dict], path: str) -> str:
     ax.set_ylabel("PSNR (dB)")
     lo = min(float(v["psnr"]) for s in summaries for v in s["videos"])
     ax.set_ylim(max(0.0, lo - 3), None)
-    ax.legend(fontsize=7)
+    if len(summaries) > 4:  # many models: the legend beside the plot, not over the bars
+        ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    else:
+        ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_means(summaries: Sequence[dict], path: str, groups: Sequence[str] | None = None) -> str:
+    """Horizontal bars of each model's mean PSNR, in the given order, coloured by group."""
+    plt = _pyplot()
+    groups = list(groups) if groups is not None else ["" for _ in summaries]
+    palette = {g: plt.get_cmap("tab10")(i) for i, g in enumerate(dict.fromkeys(groups))}
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(summaries) + 1.2))
+    ys = list(range(len(summaries)))[::-1]
+    vals = [float(s["psnr"]) for s in summaries]
+    ax.barh(ys, vals, color=[palette[g] for g in groups])
+    ax.set_yticks(ys, [f"{s['model']} ({s['temporal_compression']}x)" for s in summaries],
+                  fontsize=8)
+    for y, v in zip(ys, vals):
+        ax.text(v, y, f" {v:.2f}", va="center", fontsize=7)
+    ax.set_xlim(max(0.0, min(vals) - 2), max(vals) + 1)
+    ax.set_xlabel("mean PSNR (dB)")
+    if any(groups):
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color=c, label=g) for g, c in palette.items()], fontsize=7,
+                  loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
     plt.close(fig)
     return path

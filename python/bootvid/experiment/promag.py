@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..fileio import atomic_write_text
 from ..growth import DEFAULT_MIXING, MIXING_MODES
 
 
@@ -159,9 +160,32 @@ def evaluate_all(s: ExperimentSettings, heldout: list[str], log=print) -> dict:
     return {"evals": evals, "observation": obs}
 
 
+def claim_lines(evals: dict, observation: list[dict]) -> list[str]:
+    """The paper's claims as PSNR differences (positive: the claim holds at this budget)."""
+    def psnr(name):
+        return float(evals[name]["psnr"]) if name in evals else None
+
+    out = ["| claim | comparison | PSNR difference dB | paper's aim |", "|---|---|---|---|"]
+    pairs = [("growing beats direct training, 8x", "grown8x", "direct8x", ">= +1"),
+             ("growing beats direct training, 16x", "grown16x", "direct16x", ">= +1.5"),
+             ("growing beats direct extension, 8x", "grown8x", "ext8x", "> 0"),
+             ("growing beats direct extension, 16x", "grown16x", "ext16x", "> 0")]
+    pairs += [(f"ablation: the default stage vs {n[len('grown8x-'):]}", "grown8x", n, "-")
+              for n in evals if n.startswith("grown8x-")]
+    for claim, a, b, aim in pairs:
+        if psnr(a) is not None and psnr(b) is not None:
+            out.append(f"| {claim} | {a} - {b} | {psnr(a) - psnr(b):+.2f} | {aim} |")
+    for o in observation:
+        d = next(k for k in o if k.startswith("direct") and k.endswith("_psnr"))
+        diff = float(o["4x_on_subsampled_psnr"]) - float(o[d])
+        out.append(f"| 4x on {o['stride']}x-subsampled video beats {d[:-5]} | 4x(sub) - {d[:-5]} "
+                   f"| {diff:+.2f} | > 0 |")
+    return out
+
+
 def write_report(s: ExperimentSettings, split, info: dict, results: dict, command: str) -> str:
     """``results.json``, ``results.md`` and plots under ``s.out``; returns the markdown."""
-    from ..eval.plots import plot_comparison, plot_psnr_per_frame
+    from ..eval.plots import plot_comparison, plot_means, plot_psnr_per_frame
 
     evals = results["evals"]
     lines = [f"# ProMAG at small scale: {s.preset} preset, {s.minutes:g} min per stage", "",
@@ -185,28 +209,36 @@ def write_report(s: ExperimentSettings, split, info: dict, results: dict, comman
                      f"{len(o['videos'])} videos): 4x on {o['stride']}x-subsampled clips "
                      f"{float(o['4x_on_subsampled_psnr']):.2f} dB vs {d[:-5]} on full clips "
                      f"{float(o[d]):.2f} dB")
+    lines += ["", *claim_lines(evals, results["observation"])]
     os.makedirs(os.path.join(s.out, "plots"), exist_ok=True)
     plot_comparison(list(evals.values()), os.path.join(s.out, "plots", "psnr_by_model.png"))
+    plot_means(list(evals.values()), os.path.join(s.out, "plots", "psnr_mean.png"),
+               [info[n]["group"] for n in evals])
     for name in ("4x", "grown8x", "grown16x", "direct8x", "direct16x"):
         if name in evals:
             plot_psnr_per_frame(evals[name], os.path.join(s.out, "plots", f"frames_{name}.png"))
-    lines += ["", "![PSNR by model](plots/psnr_by_model.png)", ""]
+    lines += ["", "![mean PSNR per model](plots/psnr_mean.png)", "",
+              "![PSNR by model and video](plots/psnr_by_model.png)", ""]
     md = "\n".join(lines) + "\n"
-    with open(os.path.join(s.out, "results.md"), "w", encoding="utf-8") as f:
-        f.write(md)
-    with open(os.path.join(s.out, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"command": command, "settings": vars(s), "runs": info, **results}, f,
-                  indent=2)
+    atomic_write_text(os.path.join(s.out, "results.md"), md)
+    atomic_write_text(os.path.join(s.out, "results.json"), json.dumps(
+        {"command": command, "settings": vars(s), "runs": info, **results}, indent=2) + "\n")
     return md
 
 
-def run_experiment(s: ExperimentSettings, command: str = "", log=print) -> str:
+def split_data(s: ExperimentSettings):
+    """The experiment's time split of ``s.data`` under ``s.out/data`` (reused when it exists):
+    what ``bootvid experiment split`` writes, so the held-out figures can be re-measured."""
     from .split import prepare_split
 
+    return prepare_split(s.data, os.path.join(s.out, "data"),
+                         heldout_frames=max(s.eval_frames, 1 + (s.observation_frames - 1) * 2),
+                         short_side=max(s.eval_size, s.size))
+
+
+def run_experiment(s: ExperimentSettings, command: str = "", log=print) -> str:
     start = time.time()
-    split = prepare_split(s.data, os.path.join(s.out, "data"),
-                          heldout_frames=max(s.eval_frames, 1 + (s.observation_frames - 1) * 2),
-                          short_side=max(s.eval_size, s.size))
+    split = split_data(s)
     data_dir = os.path.join(s.out, "data", "train")
     info = train_all(s, data_dir, log)
     results = evaluate_all(s, [v.heldout_file for v in split], log)

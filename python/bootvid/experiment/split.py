@@ -42,7 +42,7 @@ def prepare_split(paths, out_dir: str, heldout_frames: int, heldout_fraction: fl
     ``out_dir/heldout/*.mkv`` (the last ``max(heldout_frames, fraction * frames)`` frames),
     lossless (FFV1), and record the split in ``out_dir/split.json``. Videos too short for
     both parts are left out with a note. An existing split is reused."""
-    from ..data import VideoWriter, find_videos, iter_frames
+    from ..data import VideoWriter, find_videos, iter_frames, probe_video
 
     record = os.path.join(out_dir, SPLIT_FILE)
     if os.path.isfile(record):
@@ -61,8 +61,6 @@ def prepare_split(paths, out_dir: str, heldout_frames: int, heldout_fraction: fl
         heldout = os.path.join(out_dir, "heldout", f"{stem}.mkv")
         os.makedirs(os.path.dirname(train), exist_ok=True)
         os.makedirs(os.path.dirname(heldout), exist_ok=True)
-        from ..data import probe_video
-
         fps = probe_video(src).fps
         with VideoWriter(train, fps, codec="ffv1", pixel_format="yuv444p") as wt, \
                 VideoWriter(heldout, fps, codec="ffv1", pixel_format="yuv444p") as wh:

@@ -221,11 +221,15 @@ class VideoTokenizer(nn.Module):
 
     # ---- persistence ----------------------------------------------------------------------
 
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically)."""
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None,
+                        lower: str | os.PathLike | None = None) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically);
+        ``dtype`` stores the weights in that dtype, ``lower`` (grown models) stores only the
+        new stage on top of the lower model saved in that directory (see
+        :func:`bootvid.tokenizer.persistence.save_pretrained`)."""
         from .persistence import save_pretrained
 
-        save_pretrained(self, directory)
+        save_pretrained(self, directory, dtype=dtype, lower=lower)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device | None = None,

@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from ..tokenizer.persistence import _atomic_write
+from ..fileio import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
@@ -37,7 +37,7 @@ def save_checkpoint(run_dir: str, step: int, state: dict, keep: int) -> str:
     """Write ``state`` as the checkpoint of ``step`` and delete all but the newest ``keep``."""
     path = checkpoint_path(run_dir, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    _atomic_write(path, lambda p: torch.save(state, p))
+    atomic_write(path, lambda p: torch.save(state, p))
     for _, old in list_checkpoints(run_dir)[:-keep]:
         try:
             os.unlink(old)

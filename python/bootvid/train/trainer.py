@@ -508,8 +508,8 @@ class Trainer:
             for sig, h in handlers.items():
                 signal.signal(sig, h)
             del it
-        if not ckpt.list_checkpoints(self.run_dir) or \
-                ckpt.list_checkpoints(self.run_dir)[-1][0] != self.step:
+        saved = ckpt.list_checkpoints(self.run_dir)
+        if not saved or saved[-1][0] != self.step:
             self.save_checkpoint()
         if self.dist.is_main and x is not None:
             self._preview(x, recon)
