@@ -11,8 +11,21 @@ import torch
 
 from bootvid import pretrained
 
-pytestmark = pytest.mark.skipif(pretrained.checkpoints_root() is None,
-                                reason="the shipped checkpoints are not installed")
+_REPO_CHECKPOINTS = os.path.join(os.path.dirname(__file__), "..", "..", "checkpoints")
+
+
+def test_checkpoints_are_installed_with_the_package():
+    """From a checkout that has checkpoints/, bootvid (installed or not) finds them: `pip
+    install .` copies them into the package (CMakeLists.txt)."""
+    if not os.path.isdir(_REPO_CHECKPOINTS):
+        pytest.skip("no checkpoints/ in this checkout")
+    root = pretrained.checkpoints_root()
+    assert root is not None
+    assert sorted(os.listdir(root)) == sorted(os.listdir(_REPO_CHECKPOINTS))
+
+
+pytestmark = pytest.mark.skipif(pretrained.checkpoints_root() is None and not os.path.isdir(
+    _REPO_CHECKPOINTS), reason="no shipped checkpoints in this checkout")
 
 SIZE_BUDGET_MB = 40.0
 
