@@ -453,7 +453,9 @@ class Trainer:
                 over_time = (r.max_minutes is not None
                              and self.train_seconds >= r.max_minutes * 60)
                 if self.dist.any(over_time or bool(stop_signal), self.device):
-                    stopped = "max_minutes" if over_time else "interrupted"
+                    # A signal wins over the budget: whoever sent it wants the run stopped
+                    # (bootvid experiment stops on "interrupted" and continues next time).
+                    stopped = "interrupted" if stop_signal else "max_minutes"
                     break
                 t0 = time.perf_counter()
                 complete = True
