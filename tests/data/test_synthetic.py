@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import torch
@@ -73,16 +72,6 @@ def test_shape_count_and_noise():
     noisy = SyntheticVideoDataset(frames=3, size=32, noise=0.1)[0]
     clean = SyntheticVideoDataset(frames=3, size=32)[0]
     assert 0.03 < (noisy - clean).std() < 0.2
-
-
-def test_fast_enough():
-    ds = SyntheticVideoDataset(frames=17, size=64)
-    ds[0]
-    t0 = time.perf_counter()
-    for i in range(5):
-        ds[i]
-    per_clip = (time.perf_counter() - t0) / 5
-    assert per_clip < 0.25, f"{per_clip * 1e3:.0f} ms per 17x64x64 clip"  # ~5 ms when idle
 
 
 @pytest.mark.parametrize("kwargs,match", [
