@@ -36,7 +36,7 @@ def pretrained_dir(name: str) -> str:
     if root is None or not os.path.isdir(os.path.join(root, name)):
         raise FileNotFoundError(
             f"the shipped model {name!r} is not installed (looked for bootvid/checkpoints/{name} "
-            "next to the package and checkpoints/{name} in the repository); reinstall bootvid "
+            f"next to the package and checkpoints/{name} in the repository); reinstall bootvid "
             "from a full clone (`pip install .`) or give --model DIR")
     return os.path.join(root, name)
 

@@ -99,6 +99,18 @@ def test_cli_uses_the_shipped_model_when_model_is_omitted(video_file, tmp_path, 
     capsys.readouterr()
     assert main(["decode", str(lat), str(tmp_path / "dec.mp4"), "--no-progress"]) == 0
     assert "shipped model tiny-16x" in capsys.readouterr().out
+    # the lowest model of the chain is found too, and decodes as --model tiny-4x does.
+    lat4 = tmp_path / "z4.safetensors"
+    assert main(["encode", src, str(lat4), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(lat4), str(tmp_path / "d4.mp4"), "--no-progress",
+                 "--codec", "ffv1"]) == 0
+    assert "shipped model tiny-4x" in capsys.readouterr().out
+    assert main(["decode", str(lat4), str(tmp_path / "d4m.mp4"), "--no-progress", "--model",
+                 "tiny-4x", "--codec", "ffv1"]) == 0
+    from bootvid.data import read_frames
+
+    assert torch.equal(read_frames(tmp_path / "d4.mp4", 0, 9), read_frames(tmp_path / "d4m.mp4", 0, 9))
     # latents of a model that is not shipped: decode asks for --model.
     from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
 

@@ -89,11 +89,12 @@ def _labelled(frames: torch.Tensor, label: str) -> torch.Tensor:
     T, H, W, _ = frames.shape
     band = torch.zeros(T, _LABEL_HEIGHT, W, 3, dtype=torch.uint8)
     try:
+        import numpy as np
         from PIL import Image, ImageDraw
 
         img = Image.new("RGB", (W, _LABEL_HEIGHT))
         ImageDraw.Draw(img).text((3, 1), label, fill=(255, 255, 255))
-        band[:] = torch.from_numpy(__import__("numpy").asarray(img).copy())
+        band[:] = torch.from_numpy(np.asarray(img).copy())
     except ImportError:
         pass
     return torch.cat([band, frames], dim=1)
