@@ -201,3 +201,14 @@ def record_ops():
 
 def bootvid_ops_in(names):
     return sorted({n for n in names if n.startswith("bootvid::")})
+
+
+def moving_frames(T: int, H: int, W: int, seed: int = 0) -> torch.Tensor:
+    """uint8 (T, H, W, 3): a smooth pattern drifting over time (compresses well, frames differ)."""
+    g = torch.Generator().manual_seed(seed)
+    phase = torch.rand(3, generator=g) * 6
+    t = torch.arange(T, dtype=torch.float32).view(T, 1, 1, 1)
+    y = torch.linspace(0, 1, H).view(1, H, 1, 1)
+    x = torch.linspace(0, 1, W).view(1, 1, W, 1)
+    v = 0.5 + 0.4 * torch.sin(6 * x + 4 * y + 0.3 * t + phase.view(1, 1, 1, 3))
+    return (v * 255).round().to(torch.uint8)

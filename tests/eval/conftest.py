@@ -5,21 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import moving_frames
+
 pytest.importorskip("av")
 
 # ~2M parameters: encodes and decodes 64x64 clips in a fraction of a second.
 TINY = dict(base_channels=16, norm_groups=4)
-
-
-def moving_frames(T: int, H: int, W: int, seed: int = 0) -> torch.Tensor:
-    """uint8 (T, H, W, 3): a smooth pattern drifting over time (compresses well, frames differ)."""
-    g = torch.Generator().manual_seed(seed)
-    phase = torch.rand(3, generator=g) * 6
-    t = torch.arange(T, dtype=torch.float32).view(T, 1, 1, 1)
-    y = torch.linspace(0, 1, H).view(1, H, 1, 1)
-    x = torch.linspace(0, 1, W).view(1, 1, W, 1)
-    v = 0.5 + 0.4 * torch.sin(6 * x + 4 * y + 0.3 * t + phase.view(1, 1, 1, 3))
-    return (v * 255).round().to(torch.uint8)
 
 
 def _saved_tiny_model(tmp_path_factory, name: str, seed: int) -> str:

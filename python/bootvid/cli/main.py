@@ -66,6 +66,17 @@ def _build_parser() -> argparse.ArgumentParser:
                         ("encode", "video -> latents (.safetensors with metadata), streamed"),
                         ("decode", "latents written by bootvid encode -> video, streamed")):
         add_codec_arguments(sub.add_parser(name, help=help_), name)
+    from .dit import add_dit_arguments, add_latents_arguments
+
+    add_latents_arguments(sub.add_parser(
+        "latents", help="encode a video folder into a latent cache for DiT training",
+        description="Cuts every video into clips of --clip-frames frames at --size, encodes "
+                    "them (streamed) and writes sharded safetensors with per-channel statistics "
+                    "under --out; resumable; under torchrun each rank encodes its share."))
+    add_dit_arguments(sub.add_parser(
+        "dit", help="latent video diffusion: train / sample a DiT, token budget",
+        description="A DiT (adaLN-Zero, 3D RoPE) trained with rectified flow on bootvid "
+                    "latents."))
     exp = sub.add_parser("experiment", help="reproduce the paper's claims at small scale")
     exp_sub = exp.add_subparsers(dest="experiment", required=True)
     pm = exp_sub.add_parser(
@@ -157,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed, ablations=not args.no_ablations)
             run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]))
             return 0
+        elif args.command == "latents":
+            from .dit import run_latents
+
+            return run_latents(args)
+        elif args.command == "dit":
+            from .dit import run_dit
+
+            return run_dit(args)
         elif args.command in ("train", "grow"):
             from .train import run_training
 

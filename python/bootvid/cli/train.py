@@ -68,22 +68,20 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def resolve_config(args: argparse.Namespace, grow: bool):
-    """The run's config: --config, else the preset's defaults (``grow``: without the GAN, as
-    the paper's growth stages), then the flags; a resumed run starts from its saved config and
-    may only change run-length settings."""
-    from ..train import ConfigError, TrainConfig
-    from ..train.rundir import CONFIG_FILE
+def resolve_with_resume(args: argparse.Namespace, config_cls, config_file: str, default,
+                        flags: dict):
+    """``--config`` (else ``default()``) with the flags on top; a resumed run starts from the
+    config saved in ``--out`` and may only change run-length settings."""
+    from ..train import ConfigError
 
-    flags = _flag_overrides(args)
-    saved_path = os.path.join(args.out, CONFIG_FILE) if args.out else None
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out, the run directory to continue")
+        saved_path = os.path.join(args.out, config_file)
         if not os.path.isfile(saved_path):
-            raise FileNotFoundError(f"--resume: {args.out} is not a training run (no {CONFIG_FILE})")
-        saved = TrainConfig.from_yaml(saved_path)
-        given = TrainConfig.from_yaml(args.config) if args.config else saved
+            raise FileNotFoundError(f"--resume: {args.out} is not a training run (no {config_file})")
+        saved = config_cls.from_yaml(saved_path)
+        given = config_cls.from_yaml(args.config) if args.config else saved
         cfg = given.merged(flags)
         a, b = _flatten(saved.to_dict()), _flatten(cfg.to_dict())
         changed = sorted(k for k in a if a[k] != b[k] and k not in _RESUMABLE_CHANGES)
@@ -93,13 +91,21 @@ def resolve_config(args: argparse.Namespace, grow: bool):
                               f"may only change {sorted(_RESUMABLE_CHANGES)}; start a new run "
                               "with another --out instead")
         return cfg
-    if args.config:
-        cfg = TrainConfig.from_yaml(args.config)
-    else:
-        cfg = TrainConfig.for_preset(args.preset or "tiny")
-        if grow:
-            cfg = cfg.merged({"loss.gan": 0.0})
+    cfg = config_cls.from_yaml(args.config) if args.config else default()
     return cfg.merged(flags)
+
+
+def resolve_config(args: argparse.Namespace, grow: bool):
+    """The run's config: --config, else the preset's defaults (``grow``: without the GAN, as
+    the paper's growth stages), then the flags (see :func:`resolve_with_resume`)."""
+    from ..train import TrainConfig
+    from ..train.rundir import CONFIG_FILE
+
+    def default():
+        cfg = TrainConfig.for_preset(args.preset or "tiny")
+        return cfg.merged({"loss.gan": 0.0}) if grow else cfg
+
+    return resolve_with_resume(args, TrainConfig, CONFIG_FILE, default, _flag_overrides(args))
 
 
 def run_training(args: argparse.Namespace, grow: bool) -> int:

@@ -73,8 +73,8 @@ def _rotate_half(x: Tensor) -> Tensor:
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotate ``x`` (``[..., N, head_dim]``) by the angles of ``cos``/``sin``; computed in fp32
-    (bf16 angles would lose the position of far tokens) and returned in ``x``'s dtype."""
-    xf = x.float()
+    at least (bf16 would blur the position of far tokens) and returned in ``x``'s dtype."""
+    xf = x.to(torch.promote_types(x.dtype, torch.float32))
     return (xf * cos + _rotate_half(xf) * sin).to(x.dtype)
 
 

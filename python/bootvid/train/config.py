@@ -110,26 +110,16 @@ class GrowConfig:
     norm_center: Optional[bool] = None
 
 
-@dataclass
-class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-    grow: GrowConfig = field(default_factory=GrowConfig)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    # ---- construction -----------------------------------------------------------------------
+class SectionedConfig:
+    """YAML <-> nested dataclasses, shared by the training configs: ``from_dict`` /
+    ``from_yaml`` check every key and value, ``merged`` applies ``{"section.key": value}``."""
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "TrainConfig":
+    def from_dict(cls, d: dict | None):
         return _build(cls, d or {}, "")
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
+    def from_yaml(cls, path: str | os.PathLike):
         import yaml
 
         path = os.fspath(path)
@@ -145,6 +135,75 @@ class TrainConfig:
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
 
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def merged(self, overrides: dict):
+        """A copy with ``{"section.key": value}`` overrides applied (and validated)."""
+        d = self.to_dict()
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            if section not in d or key not in d[section]:
+                raise ConfigError(f"unknown config key {dotted!r}")
+            d[section][key] = value
+        return type(self).from_dict(d)
+
+
+def check_optim_run(o: OptimConfig, r: RunConfig, num_workers: int) -> None:
+    """The checks of the ``optim`` and ``run`` sections (and ``data.num_workers``)."""
+    def bad(key: str, msg: str) -> None:
+        raise ConfigError(f"{key}: {msg}")
+
+    for key, v, lo in (("data.num_workers", num_workers, 0),
+                       ("optim.warmup_steps", o.warmup_steps, 0),
+                       ("optim.grad_accum", o.grad_accum, 1),
+                       ("run.batch_size", r.batch_size, 1), ("run.max_steps", r.max_steps, 1),
+                       ("run.checkpoint_every", r.checkpoint_every, 1),
+                       ("run.keep_checkpoints", r.keep_checkpoints, 1),
+                       ("run.log_every", r.log_every, 1),
+                       ("run.preview_every", r.preview_every, 1),
+                       ("run.max_bad_steps", r.max_bad_steps, 1)):
+        if v < lo:
+            bad(key, f"must be >= {lo}, got {v}")
+    if not 0 < o.lr < 1:
+        bad("optim.lr", f"must be in (0, 1), got {o.lr}")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        bad("optim.betas", f"must be [beta1, beta2] in [0, 1), got {o.betas}")
+    if o.weight_decay < 0:
+        bad("optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
+    if not 0 <= o.min_lr_ratio <= 1:
+        bad("optim.min_lr_ratio", f"must be in [0, 1], got {o.min_lr_ratio}")
+    if o.grad_clip is not None and o.grad_clip <= 0:
+        bad("optim.grad_clip", f"must be > 0 or null (no clipping), got {o.grad_clip}")
+    if o.ema_decay is not None and not 0 < o.ema_decay < 1:
+        bad("optim.ema_decay", f"must be in (0, 1) or null (no EMA), got {o.ema_decay}")
+    if r.max_minutes is not None and r.max_minutes <= 0:
+        bad("run.max_minutes", f"must be > 0 or null, got {r.max_minutes}")
+    if r.precision not in PRECISIONS:
+        bad("run.precision", f"choose one of {PRECISIONS}, got {r.precision!r}")
+    if not (r.device in ("auto", "cpu", "cuda") or r.device.startswith("cuda:")):
+        bad("run.device", f"auto, cpu, cuda or cuda:N, got {r.device!r}")
+
+
+@dataclass
+class TrainConfig(SectionedConfig):
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    grow: GrowConfig = field(default_factory=GrowConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- construction -----------------------------------------------------------------------
+
     @classmethod
     def for_preset(cls, preset: str) -> "TrainConfig":
         """The defaults of a tokenizer preset (what ``configs/<preset>.yaml`` holds)."""
@@ -154,24 +213,6 @@ class TrainConfig:
             raise ConfigError(f"model.preset: unknown preset {preset!r}; choose one of "
                               f"{TokenizerConfig.presets()}")
         return cls.from_dict(_PRESET_DEFAULTS[preset])
-
-    def to_dict(self) -> dict:
-        return _plain(dataclasses.asdict(self))
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def merged(self, overrides: dict) -> "TrainConfig":
-        """A copy with ``{"section.key": value}`` overrides applied (and validated)."""
-        d = self.to_dict()
-        for dotted, value in overrides.items():
-            section, _, key = dotted.partition(".")
-            if section not in d or key not in d[section]:
-                raise ConfigError(f"unknown config key {dotted!r}")
-            d[section][key] = value
-        return TrainConfig.from_dict(d)
 
     # ---- checks -----------------------------------------------------------------------------
 
@@ -199,17 +240,9 @@ class TrainConfig:
             self.tokenizer_config()
         except (ValueError, TypeError) as e:
             bad("model.overrides", str(e))
+        check_optim_run(o, r, dt.num_workers)
         for key, v, lo in (("data.frames", dt.frames, 1), ("data.size", dt.size, 8),
                            ("data.frame_stride", dt.frame_stride, 1),
-                           ("data.num_workers", dt.num_workers, 0),
-                           ("optim.warmup_steps", o.warmup_steps, 0),
-                           ("optim.grad_accum", o.grad_accum, 1),
-                           ("run.batch_size", r.batch_size, 1), ("run.max_steps", r.max_steps, 1),
-                           ("run.checkpoint_every", r.checkpoint_every, 1),
-                           ("run.keep_checkpoints", r.keep_checkpoints, 1),
-                           ("run.log_every", r.log_every, 1),
-                           ("run.preview_every", r.preview_every, 1),
-                           ("run.max_bad_steps", r.max_bad_steps, 1),
                            ("loss.gan_start", ls.gan_start, 0)):
             if v < lo:
                 bad(key, f"must be >= {lo}, got {v}")
@@ -228,25 +261,8 @@ class TrainConfig:
             bad("loss.gan_loss", f"choose one of {GAN_LOSSES}, got {ls.gan_loss!r}")
         if ls.disc_preset not in ("tiny", "small", "base"):
             bad("loss.disc_preset", f"choose tiny, small or base, got {ls.disc_preset!r}")
-        for key, v in (("optim.lr", o.lr), ("loss.disc_lr", ls.disc_lr)):
-            if v is not None and not (0 < v < 1):
-                bad(key, f"must be in (0, 1), got {v}")
-        if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
-            bad("optim.betas", f"must be [beta1, beta2] in [0, 1), got {o.betas}")
-        if o.weight_decay < 0:
-            bad("optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
-        if not 0 <= o.min_lr_ratio <= 1:
-            bad("optim.min_lr_ratio", f"must be in [0, 1], got {o.min_lr_ratio}")
-        if o.grad_clip is not None and o.grad_clip <= 0:
-            bad("optim.grad_clip", f"must be > 0 or null (no clipping), got {o.grad_clip}")
-        if o.ema_decay is not None and not 0 < o.ema_decay < 1:
-            bad("optim.ema_decay", f"must be in (0, 1) or null (no EMA), got {o.ema_decay}")
-        if r.max_minutes is not None and r.max_minutes <= 0:
-            bad("run.max_minutes", f"must be > 0 or null, got {r.max_minutes}")
-        if r.precision not in PRECISIONS:
-            bad("run.precision", f"choose one of {PRECISIONS}, got {r.precision!r}")
-        if not (r.device in ("auto", "cpu", "cuda") or r.device.startswith("cuda:")):
-            bad("run.device", f"auto, cpu, cuda or cuda:N, got {r.device!r}")
+        if ls.disc_lr is not None and not (0 < ls.disc_lr < 1):
+            bad("loss.disc_lr", f"must be in (0, 1), got {ls.disc_lr}")
         from ..growth import GROWTH_FACTORS, MIXING_MODES
 
         if g.factor not in GROWTH_FACTORS:

@@ -10,41 +10,22 @@ over the same global batch.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import signal
-import time
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from .. import __version__
-from ..tokenizer import TokenizerConfig, VideoTokenizer
-from . import checkpoint as ckpt
-from .config import ConfigError, TrainConfig
-from .distributed import DistContext, init_distributed
-from .ema import EMA
-from .logger import RunLogger
-from .rundir import CONFIG_FILE, EMA_DIR, MODEL_DIR, load_tokenizer
 from ..data.seeding import item_generator
-from .sampler import IndexedDataset, StepSampler
-from .schedule import lr_factor
+from ..tokenizer import TokenizerConfig, VideoTokenizer
+from .config import ConfigError, TrainConfig
+from .ema import EMA
+from .loop import TrainingLoop, TrainResult
+from .rundir import CONFIG_FILE, EMA_DIR, MODEL_DIR, load_tokenizer
 
 # item_generator stream of the posterior noise ("NOISE"); datasets use small stream numbers.
 _NOISE_STREAM = 0x4E4F495345
-
-
-@dataclass
-class TrainResult:
-    run_dir: str
-    step: int
-    stopped: str  # "max_steps", "max_minutes" or "interrupted"
-    model_dir: str | None = None
-    ema_dir: str | None = None
-    last: dict = field(default_factory=dict)  # the last logged scalars
 
 
 class _Autoencode(nn.Module):
@@ -82,18 +63,7 @@ def _last_trainable_weight(module: nn.Module) -> nn.Parameter | None:
     return last
 
 
-def _resolve_device(name: str, dist_ctx: DistContext) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{dist_ctx.local_rank}"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"run.device: {name} requested but no CUDA GPU is available; use "
-                          "--device cpu")
-    return torch.device(name)
-
-
-class Trainer:
+class Trainer(TrainingLoop):
     """Trains a tokenizer from scratch (Stage I or a direct baseline), or, with ``grow_from``,
     grows a trained one by ``config.grow.factor`` and trains only the new stage.
 
@@ -104,18 +74,13 @@ class Trainer:
     ``hook(trainer, step)`` after every optimizer step.
     """
 
+    config_file = CONFIG_FILE
+    postfix_keys = ("loss", "l1", "kl", "g_loss")
+
     def __init__(self, config: TrainConfig, run_dir: str | os.PathLike, *,
                  grow_from: str | os.PathLike | None = None, resume: bool = False,
                  dataset: Dataset | None = None, progress: bool = True, hooks=()) -> None:
-        self.config = config
-        self.run_dir = os.fspath(run_dir)
-        self.progress = progress
-        self.hooks = list(hooks)
-        self.dist = init_distributed("cuda" if config.run.device.startswith("cuda") or (
-            config.run.device == "auto" and torch.cuda.is_available()) else "cpu")
-        self.device = _resolve_device(config.run.device, self.dist)
-        prec = config.run.precision
-        self.bf16 = prec == "bf16" or (prec == "auto" and self.device.type == "cuda")
+        state = self._setup_run(config, run_dir, resume, progress, hooks)
         if self.bf16 and self.device.type == "cpu":
             # Reproduced with plain F.conv3d on torch 2.14.1: the oneDNN bf16 weight gradient
             # of some 3D convs (e.g. 32 channels, 64x64, 3 frames) holds NaNs or segfaults.
@@ -123,13 +88,10 @@ class Trainer:
                               "(oneDNN) bf16 conv3d backward returns NaN weight gradients for "
                               "some shapes and can crash; use fp32 on CPU (bf16 is for GPUs)")
 
-        state = self._resume_state() if resume else self._check_new_run_dir()
         torch.manual_seed(config.run.seed)  # the initial weights (every process alike)
         self.tok, self.source = self._build_model(grow_from, state)
         config.check_frames(self.tok.temporal_compression)
         self.dataset = dataset if dataset is not None else build_dataset(config)
-        if state is None:  # only now that the config is known to work
-            self._create_run_dir()
         self.tok.to(self.device).train()
         self.named_trainable = [(n, p) for n, p in self.tok.named_parameters() if p.requires_grad]
         if not self.named_trainable:
@@ -144,38 +106,9 @@ class Trainer:
                                            betas=tuple(o.betas), weight_decay=o.weight_decay)
         self.ema = EMA(self.named_trainable, o.ema_decay) if o.ema_decay else None
         self._build_losses()
-
-        self.step = 0
-        self.train_seconds = 0.0
-        self.bad_steps = 0
-        if state is not None:
-            self._load_state(state)
-        self.logger = RunLogger(self.run_dir) if self.dist.is_main else None
+        self._finish_setup(state)  # only now that the config is known to work
 
     # ---- setup ------------------------------------------------------------------------------
-
-    def _resume_state(self) -> dict:
-        if not ckpt.list_checkpoints(self.run_dir):
-            raise FileNotFoundError(f"--resume: {self.run_dir} has no checkpoint to resume "
-                                    f"from (expected {ckpt.CHECKPOINT_DIR}/step_*.pt)")
-        found = ckpt.load_latest_checkpoint(self.run_dir)
-        if found is None:
-            raise RuntimeError(f"--resume: no checkpoint in {self.run_dir} could be read")
-        return found[1]
-
-    def _check_new_run_dir(self) -> None:
-        existing = ckpt.list_checkpoints(self.run_dir)
-        if existing:
-            raise FileExistsError(f"{self.run_dir} already holds a training run (checkpoints up "
-                                  f"to step {existing[-1][0]}); continue it with --resume or "
-                                  "choose another --out")
-
-    def _create_run_dir(self) -> None:
-        if self.dist.is_main:
-            os.makedirs(self.run_dir, exist_ok=True)
-            with open(os.path.join(self.run_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
-                f.write(self.config.to_yaml())
-        self.dist.barrier()
 
     def _build_model(self, grow_from, state) -> tuple[VideoTokenizer, str]:
         from ..growth import from_config, grow
@@ -225,35 +158,23 @@ class Trainer:
             self.lpips = LPIPS.from_file(ls.lpips_path, backbone=ls.lpips_backbone).to(self.device)
 
     def _load_state(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
+        super()._load_state(state)
         if self.disc_module is not None and state.get("disc") is not None:
             self.disc_module.load_state_dict(state["disc"])
             self.disc_optimizer.load_state_dict(state["disc_optimizer"])
             if self.lecam is not None and state.get("lecam") is not None:
                 self.lecam.load_state_dict(state["lecam"])
-        self.step = int(state["step"])
-        self.train_seconds = float(state.get("train_seconds", 0.0))
-        self.bad_steps = int(state.get("bad_steps", 0))
-        torch.set_rng_state(state["rng"]["torch"])
 
     def state_dict(self) -> dict:
         return {
-            "bootvid_version": __version__,
-            "step": self.step,
-            "train_seconds": self.train_seconds,
-            "bad_steps": self.bad_steps,
+            **self.loop_state(),
             "tokenizer_config": self.tok.config.to_dict(),
             "train_config": self.config.to_dict(),
             "model": {k: v.detach().cpu() for k, v in self.tok.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
             "disc": self.disc_module.state_dict() if self.disc_module is not None else None,
             "disc_optimizer": (self.disc_optimizer.state_dict()
                                if self.disc_module is not None else None),
             "lecam": self.lecam.state_dict() if self.lecam is not None else None,
-            "rng": {"torch": torch.get_rng_state()},
         }
 
     # ---- one step ---------------------------------------------------------------------------
@@ -265,11 +186,6 @@ class Trainer:
         seed = self.config.run.seed
         return torch.stack([torch.randn(shape, generator=item_generator(seed, i, _NOISE_STREAM))
                             for i in indices]).to(self.device)
-
-    def _autocast(self):
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def gan_active(self) -> bool:
         return self.disc is not None and self.step >= self.config.loss.gan_start
@@ -342,63 +258,19 @@ class Trainer:
             (total * scale).backward()
         return out
 
-    def _set_lr(self) -> float:
-        """The learning rate of this step (warmup + cosine, see :func:`lr_factor`)."""
-        o, r = self.config.optim, self.config.run
-        frac = self.train_seconds / (r.max_minutes * 60) if r.max_minutes else None
-        lr = o.lr * lr_factor(self.step, o.warmup_steps, r.max_steps, o.min_lr_ratio, frac)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer] + ([self.disc_optimizer] if self.disc is not None else [])
+
+    def _set_extra_lr(self, factor: float) -> None:
         if self.disc is not None:
             for group in self.disc_optimizer.param_groups:
-                group["lr"] = (self.config.loss.disc_lr or o.lr) * lr / o.lr
-        return lr
+                group["lr"] = (self.config.loss.disc_lr or self.config.optim.lr) * factor
 
-    def _optimizer_step(self) -> float:
-        """Clip, check and apply the accumulated gradients; returns the gradient norm
-        (non-finite: the step is skipped)."""
-        params = [p for _, p in self.named_trainable]
-        clip = self.config.optim.grad_clip
-        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
-        norm = float(norm)
-        if not math.isfinite(norm):
-            self.bad_steps += 1
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.disc is not None:
-                self.disc_optimizer.zero_grad(set_to_none=True)
-            if self.bad_steps >= self.config.run.max_bad_steps:
-                raise FloatingPointError(
-                    f"{self.bad_steps} consecutive steps with a non-finite gradient (step "
-                    f"{self.step}); lower optim.lr or check the data. The last checkpoint in "
-                    f"{self.run_dir} is intact")
-            return norm
-        self.bad_steps = 0
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+    def _after_optimizer_step(self) -> None:
         if self.gan_active():
             self.disc_optimizer.step()
-        if self.disc is not None:
-            self.disc_optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update()
-        return norm
 
     # ---- the loop ---------------------------------------------------------------------------
-
-    def _loader(self) -> DataLoader:
-        r, d = self.config.run, self.config.data
-        sampler = StepSampler(r.batch_size, self.dist.rank, self.dist.world_size,
-                              start=self.step * self.config.optim.grad_accum)
-        return DataLoader(IndexedDataset(self.dataset), batch_size=r.batch_size, sampler=sampler,
-                          num_workers=d.num_workers, pin_memory=self.device.type == "cuda",
-                          generator=torch.Generator().manual_seed(0),
-                          persistent_workers=False)
-
-    def save_checkpoint(self) -> None:
-        if self.dist.is_main:
-            ckpt.save_checkpoint(self.run_dir, self.step, self.state_dict(),
-                                 self.config.run.keep_checkpoints)
-        self.dist.barrier()
 
     def save_models(self) -> tuple[str, str | None]:
         """``model/`` (trained weights) and ``model_ema/`` (their EMA) via save_pretrained."""
@@ -422,118 +294,10 @@ class Trainer:
 
         save_png(comparison_grid(x, recon), path)
 
-    def run(self) -> TrainResult:
-        r, accum = self.config.run, self.config.optim.grad_accum
-        stop_signal: list[int] = []
-        handlers = self._install_signal_handlers(stop_signal)
-        clips_per_step = r.batch_size * accum * self.dist.world_size
-        bar = None
-        if self.dist.is_main and self.progress:
-            from tqdm.auto import tqdm
+    def _progress_label(self) -> str:
+        return f"{self.tok.temporal_compression}x"
 
-            desc = f"{self.tok.temporal_compression}x"
-            if r.max_minutes:  # the budget, not max_steps, ends the run: show its progress
-                bar = tqdm(total=round(r.max_minutes * 60), initial=round(self.train_seconds),
-                           unit="s", dynamic_ncols=True, desc=desc,
-                           bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}"
-                                      "{postfix}]")
-            else:
-                bar = tqdm(total=r.max_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                           desc=desc)
-        if self.logger is not None:
-            self.logger.event(self.step, f"start: {self.source}; {self.tok.num_parameters():,} "
-                              f"parameters, {sum(p.numel() for _, p in self.named_trainable):,} "
-                              f"trainable; world size {self.dist.world_size}; device "
-                              f"{self.device}; bf16 {self.bf16}")
-        it = iter(self._loader())
-        stopped, last, sums, n_sum = "max_steps", {}, {}, 0
-        x = recon = None
-        try:
-            while self.step < r.max_steps:
-                over_time = (r.max_minutes is not None
-                             and self.train_seconds >= r.max_minutes * 60)
-                if self.dist.any(over_time or bool(stop_signal), self.device):
-                    # A signal wins over the budget: whoever sent it wants the run stopped
-                    # (bootvid experiment stops on "interrupted" and continues next time).
-                    stopped = "interrupted" if stop_signal else "max_minutes"
-                    break
-                t0 = time.perf_counter()
-                complete = True
-                for m in range(accum):
-                    try:
-                        indices, x = next(it)
-                    except Exception:
-                        if not stop_signal:
-                            raise
-                        complete = False  # Ctrl-C reached the DataLoader workers too
-                        break
-                    terms, recon = self.forward_backward(indices.tolist(), x, 1.0 / accum,
-                                                         sync=m == accum - 1)
-                    for k, v in terms.items():
-                        sums[k] = sums.get(k, 0.0) + v / accum
-                if not complete:  # drop the partial gradient: the checkpoint is at a step
-                    self.optimizer.zero_grad(set_to_none=True)
-                    if self.disc is not None:
-                        self.disc_optimizer.zero_grad(set_to_none=True)
-                    stopped = "interrupted"
-                    break
-                lr = self._set_lr()
-                gn = self._optimizer_step()
-                self.step += 1
-                n_sum += 1
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                dt = time.perf_counter() - t0
-                self.train_seconds += dt
-                if self.step % r.log_every == 0 or self.step == r.max_steps:
-                    scal = self.dist.mean({k: v / n_sum for k, v in sums.items()}, self.device)
-                    scal.update(lr=lr, grad_norm=gn,
-                                clips_per_s=clips_per_step / dt)
-                    last, sums, n_sum = scal, {}, 0
-                    if self.logger is not None:
-                        self.logger.log(self.step, scal)
-                    if bar is not None:
-                        bar.set_postfix({"step": self.step, **{
-                            k: f"{scal[k]:.4g}" for k in ("loss", "l1", "kl", "g_loss",
-                                                          "clips_per_s") if k in scal}})
-                if bar is not None:
-                    bar.update(min(dt, bar.total - bar.n) if r.max_minutes else 1)
-                if self.dist.is_main and self.step % r.preview_every == 0:
-                    self._preview(x, recon)
-                if self.step % r.checkpoint_every == 0:
-                    self.save_checkpoint()
-                for hook in self.hooks:
-                    hook(self, self.step)
-        finally:
-            if bar is not None:
-                bar.close()
-            for sig, h in handlers.items():
-                signal.signal(sig, h)
-            del it
-        saved = ckpt.list_checkpoints(self.run_dir)
-        if not saved or saved[-1][0] != self.step:
-            self.save_checkpoint()
-        if self.dist.is_main and x is not None:
-            self._preview(x, recon)
-        model_dir, ema_dir = self.save_models()
-        if self.logger is not None:
-            self.logger.event(self.step, f"stop ({stopped}): model in {model_dir}")
-            self.logger.close()
-        return TrainResult(self.run_dir, self.step, stopped, model_dir, ema_dir, last)
-
-    def _install_signal_handlers(self, flag: list[int]) -> dict:
-        """SIGINT/SIGTERM: finish the step, write a checkpoint and the model, then stop."""
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old = {}
-
-        def handler(signum, frame):
-            if flag:  # a second signal: stop now
-                raise KeyboardInterrupt
-            flag.append(signum)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, handler)
-        return old
+    def _start_message(self) -> str:
+        return (f"start: {self.source}; {self.tok.num_parameters():,} parameters, "
+                f"{sum(p.numel() for _, p in self.named_trainable):,} trainable; world size "
+                f"{self.dist.world_size}; device {self.device}; bf16 {self.bf16}")

@@ -1,0 +1,344 @@
+"""The training loop the tokenizer trainer and the DiT trainer share.
+
+Everything a long run needs and that does not depend on the model: one process or many
+(torchrun), steps as pure functions of the seed and clip indices (exact resume), gradient
+accumulation, warmup + cosine learning rate by steps or by wall-clock budget, skipped
+non-finite steps, EMA, atomic checkpoints, JSONL/TensorBoard logs, a progress bar and a clean
+stop on SIGINT/SIGTERM (checkpoint and model written). A subclass builds the model, the
+optimizer and the losses, and implements :meth:`TrainingLoop.forward_backward`,
+:meth:`state_dict` / :meth:`_load_state` and :meth:`save_models`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import checkpoint as ckpt
+from .config import ConfigError
+from .distributed import DistContext, init_distributed
+from .sampler import IndexedDataset, StepSampler
+from .schedule import lr_factor
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    step: int
+    stopped: str  # "max_steps", "max_minutes" or "interrupted"
+    model_dir: str | None = None
+    ema_dir: str | None = None
+    last: dict = field(default_factory=dict)  # the last logged scalars
+
+
+def resolve_device(name: str, dist_ctx: DistContext) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{dist_ctx.local_rank}"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"run.device: {name} requested but no CUDA GPU is available; use "
+                          "--device cpu")
+    return torch.device(name)
+
+
+class TrainingLoop:
+    """Base of the trainers. ``config`` has ``run`` and ``optim`` sections (see
+    :class:`~bootvid.train.config.RunConfig`, :class:`~bootvid.train.config.OptimConfig`),
+    ``data.num_workers`` and ``to_yaml()``.
+
+    A subclass's ``__init__`` calls :meth:`_setup_run` first, builds ``self.model`` (what
+    trains), ``self.named_trainable``, ``self.dataset``, ``self.optimizer`` and ``self.ema``
+    and then :meth:`_finish_setup`.
+    """
+
+    #: Written into the run directory at the start of a new run.
+    config_file = "train_config.yaml"
+    #: Scalars the progress bar shows when logged.
+    postfix_keys: tuple[str, ...] = ("loss",)
+
+    def _setup_run(self, config, run_dir, resume: bool, progress: bool, hooks) -> dict | None:
+        """Processes, device and precision; the checkpoint to resume from (None: a new run)."""
+        self.config = config
+        self.run_dir = os.fspath(run_dir)
+        self.progress = progress
+        self.hooks = list(hooks)
+        self.dist = init_distributed("cuda" if config.run.device.startswith("cuda") or (
+            config.run.device == "auto" and torch.cuda.is_available()) else "cpu")
+        self.device = resolve_device(config.run.device, self.dist)
+        prec = config.run.precision
+        self.bf16 = prec == "bf16" or (prec == "auto" and self.device.type == "cuda")
+        self.step = 0
+        self.train_seconds = 0.0
+        self.bad_steps = 0
+        self.logger = None
+        return self._resume_state() if resume else self._check_new_run_dir()
+
+    def _finish_setup(self, state: dict | None) -> None:
+        """Create the run directory (a new run) or restore the checkpoint (a resumed one)."""
+        from .logger import RunLogger
+
+        if state is None:
+            self._create_run_dir()
+        else:
+            self._load_state(state)
+        self.logger = RunLogger(self.run_dir) if self.dist.is_main else None
+
+    # ---- run directory ----------------------------------------------------------------------
+
+    def _resume_state(self) -> dict:
+        if not ckpt.list_checkpoints(self.run_dir):
+            raise FileNotFoundError(f"--resume: {self.run_dir} has no checkpoint to resume "
+                                    f"from (expected {ckpt.CHECKPOINT_DIR}/step_*.pt)")
+        found = ckpt.load_latest_checkpoint(self.run_dir)
+        if found is None:
+            raise RuntimeError(f"--resume: no checkpoint in {self.run_dir} could be read")
+        return found[1]
+
+    def _check_new_run_dir(self) -> None:
+        existing = ckpt.list_checkpoints(self.run_dir)
+        if existing:
+            raise FileExistsError(f"{self.run_dir} already holds a training run (checkpoints up "
+                                  f"to step {existing[-1][0]}); continue it with --resume or "
+                                  "choose another --out")
+
+    def _create_run_dir(self) -> None:
+        from ..fileio import atomic_write_text
+
+        if self.dist.is_main:
+            os.makedirs(self.run_dir, exist_ok=True)
+            atomic_write_text(os.path.join(self.run_dir, self.config_file), self.config.to_yaml())
+        self.dist.barrier()
+
+    # ---- what a subclass provides -----------------------------------------------------------
+
+    def forward_backward(self, indices: list[int], batch, scale: float = 1.0,
+                         sync: bool = True) -> tuple[dict[str, float], object]:
+        """Backpropagate the loss of one micro-batch times ``scale``; returns the loss terms
+        (``"loss"`` among them) and what :meth:`_preview` shows."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def _load_state(self, state: dict) -> None:
+        """Restore what :meth:`loop_state` saved (subclasses extend it)."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.bad_steps = int(state.get("bad_steps", 0))
+        torch.set_rng_state(state["rng"]["torch"])
+
+    def loop_state(self) -> dict:
+        """The loop's part of a checkpoint."""
+        from .. import __version__
+
+        return {"bootvid_version": __version__, "step": self.step,
+                "train_seconds": self.train_seconds, "bad_steps": self.bad_steps,
+                "optimizer": self.optimizer.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "rng": {"torch": torch.get_rng_state()}}
+
+    def save_models(self) -> tuple[str, str | None]:
+        raise NotImplementedError
+
+    def _preview(self, batch, out) -> None:
+        """Write a preview image of the last step (default: none)."""
+
+    def _progress_label(self) -> str:
+        return "train"
+
+    def _start_message(self) -> str:
+        return f"start; world size {self.dist.world_size}; device {self.device}; bf16 {self.bf16}"
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer whose gradients a step accumulates (zeroed together)."""
+        return [self.optimizer]
+
+    def _set_extra_lr(self, factor: float) -> None:
+        """Scale other optimizers' rates by the schedule's ``factor`` (default: none)."""
+
+    def _after_optimizer_step(self) -> None:
+        """Step other optimizers after the model's (default: none)."""
+
+    # ---- one step ---------------------------------------------------------------------------
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _set_lr(self) -> float:
+        """The learning rate of this step (warmup + cosine, see :func:`lr_factor`)."""
+        o, r = self.config.optim, self.config.run
+        frac = self.train_seconds / (r.max_minutes * 60) if r.max_minutes else None
+        factor = lr_factor(self.step, o.warmup_steps, r.max_steps, o.min_lr_ratio, frac)
+        for group in self.optimizer.param_groups:
+            group["lr"] = o.lr * factor
+        self._set_extra_lr(factor)
+        return o.lr * factor
+
+    def _zero_grad(self) -> None:
+        for opt in self._optimizers():
+            opt.zero_grad(set_to_none=True)
+
+    def _optimizer_step(self) -> float:
+        """Clip, check and apply the accumulated gradients; returns the gradient norm
+        (non-finite: the step is skipped)."""
+        params = [p for _, p in self.named_trainable]
+        clip = self.config.optim.grad_clip
+        norm = float(torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf")))
+        if not math.isfinite(norm):
+            self.bad_steps += 1
+            self._zero_grad()
+            if self.bad_steps >= self.config.run.max_bad_steps:
+                raise FloatingPointError(
+                    f"{self.bad_steps} consecutive steps with a non-finite gradient (step "
+                    f"{self.step}); lower optim.lr or check the data. The last checkpoint in "
+                    f"{self.run_dir} is intact")
+            return norm
+        self.bad_steps = 0
+        self.optimizer.step()
+        self._after_optimizer_step()
+        self._zero_grad()
+        if self.ema is not None:
+            self.ema.update()
+        return norm
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def _loader(self) -> DataLoader:
+        r = self.config.run
+        sampler = StepSampler(r.batch_size, self.dist.rank, self.dist.world_size,
+                              start=self.step * self.config.optim.grad_accum)
+        return DataLoader(IndexedDataset(self.dataset), batch_size=r.batch_size, sampler=sampler,
+                          num_workers=self.config.data.num_workers,
+                          pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(0), persistent_workers=False)
+
+    def save_checkpoint(self) -> None:
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.run_dir, self.step, self.state_dict(),
+                                 self.config.run.keep_checkpoints)
+        self.dist.barrier()
+
+    def _progress_bar(self):
+        if not (self.dist.is_main and self.progress):
+            return None
+        from tqdm.auto import tqdm
+
+        r = self.config.run
+        if r.max_minutes:  # the budget, not max_steps, ends the run: show its progress
+            return tqdm(total=round(r.max_minutes * 60), initial=round(self.train_seconds),
+                        unit="s", dynamic_ncols=True, desc=self._progress_label(),
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}"
+                                   "{postfix}]")
+        return tqdm(total=r.max_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                    desc=self._progress_label())
+
+    def run(self) -> TrainResult:
+        r, accum = self.config.run, self.config.optim.grad_accum
+        stop_signal: list[int] = []
+        handlers = self._install_signal_handlers(stop_signal)
+        clips_per_step = r.batch_size * accum * self.dist.world_size
+        bar = self._progress_bar()
+        if self.logger is not None:
+            self.logger.event(self.step, self._start_message())
+        it = iter(self._loader())
+        stopped, last, sums, n_sum = "max_steps", {}, {}, 0
+        batch = out = None
+        try:
+            while self.step < r.max_steps:
+                over_time = (r.max_minutes is not None
+                             and self.train_seconds >= r.max_minutes * 60)
+                if self.dist.any(over_time or bool(stop_signal), self.device):
+                    # A signal wins over the budget: whoever sent it wants the run stopped
+                    # (bootvid experiment stops on "interrupted" and continues next time).
+                    stopped = "interrupted" if stop_signal else "max_minutes"
+                    break
+                t0 = time.perf_counter()
+                complete = True
+                for m in range(accum):
+                    try:
+                        indices, batch = next(it)
+                    except Exception:
+                        if not stop_signal:
+                            raise
+                        complete = False  # Ctrl-C reached the DataLoader workers too
+                        break
+                    terms, out = self.forward_backward(indices.tolist(), batch, 1.0 / accum,
+                                                       sync=m == accum - 1)
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v / accum
+                if not complete:  # drop the partial gradient: the checkpoint is at a step
+                    self._zero_grad()
+                    stopped = "interrupted"
+                    break
+                lr = self._set_lr()
+                gn = self._optimizer_step()
+                self.step += 1
+                n_sum += 1
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                dt = time.perf_counter() - t0
+                self.train_seconds += dt
+                if self.step % r.log_every == 0 or self.step == r.max_steps:
+                    scal = self.dist.mean({k: v / n_sum for k, v in sums.items()}, self.device)
+                    scal.update(lr=lr, grad_norm=gn, clips_per_s=clips_per_step / dt)
+                    last, sums, n_sum = scal, {}, 0
+                    if self.logger is not None:
+                        self.logger.log(self.step, scal)
+                    if bar is not None:
+                        bar.set_postfix({"step": self.step, **{
+                            k: f"{scal[k]:.4g}" for k in (*self.postfix_keys, "clips_per_s")
+                            if k in scal}})
+                if bar is not None:
+                    bar.update(min(dt, bar.total - bar.n) if r.max_minutes else 1)
+                if self.dist.is_main and self.step % r.preview_every == 0:
+                    self._preview(batch, out)
+                if self.step % r.checkpoint_every == 0:
+                    self.save_checkpoint()
+                for hook in self.hooks:
+                    hook(self, self.step)
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+            del it
+        saved = ckpt.list_checkpoints(self.run_dir)
+        if not saved or saved[-1][0] != self.step:
+            self.save_checkpoint()
+        if self.dist.is_main and batch is not None:
+            self._preview(batch, out)
+        model_dir, ema_dir = self.save_models()
+        if self.logger is not None:
+            self.logger.event(self.step, f"stop ({stopped}): model in {model_dir}")
+            self.logger.close()
+        return TrainResult(self.run_dir, self.step, stopped, model_dir, ema_dir, last)
+
+    def _install_signal_handlers(self, flag: list[int]) -> dict:
+        """SIGINT/SIGTERM: finish the step, write a checkpoint and the model, then stop."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+
+        def handler(signum, frame):
+            if flag:  # a second signal: stop now
+                raise KeyboardInterrupt
+            flag.append(signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+        return old
