@@ -81,3 +81,34 @@ def test_shipped_dit_configs_load():
     for name in names:
         cfg = DiTTrainConfig.from_yaml(os.path.join(root, name))
         assert cfg.model.preset == name[:-5]
+
+
+def test_bf16_autocast_trains_on_cpu(cache_factory, tmp_path):
+    root = cache_factory(n=4)
+    t = DiTTrainer(_config(root, max_steps=2, precision="bf16"), tmp_path / "run",
+                   progress=False)
+    assert t.bf16
+    r = t.run()
+    assert r.step == 2 and 0 < r.last["loss"] < 10
+    assert all(torch.isfinite(v).all() for v in DiT.from_pretrained(r.model_dir).state_dict().values())
+
+
+def test_a_signal_stops_the_run_with_a_checkpoint(cache_factory, tmp_path):
+    import os
+    import signal
+
+    from bootvid.train.checkpoint import list_checkpoints
+
+    root = cache_factory(n=4)
+
+    def interrupt(trainer, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    r = DiTTrainer(_config(root, max_steps=50), tmp_path / "run", progress=False,
+                   hooks=[interrupt]).run()
+    assert r.stopped == "interrupted" and r.step == 2
+    assert [s for s, _ in list_checkpoints(str(tmp_path / "run"))] == [2]
+    resumed = DiTTrainer(_config(root, max_steps=4), tmp_path / "run", resume=True,
+                         progress=False).run()
+    assert resumed.step == 4 and resumed.stopped == "max_steps"
