@@ -103,7 +103,7 @@ def test_labels_for_an_unconditional_model_are_refused():
 
 
 def test_flow_loss_decreases_on_a_tiny_latent_set():
-    from conftest import structured_latents
+    from dit_helpers import structured_latents
 
     torch.manual_seed(0)
     z = structured_latents(8)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bootvid.diffusion import latents as L
-from conftest import read_json
+from dit_helpers import read_json
 
 pytest.importorskip("av")
 

@@ -111,6 +111,9 @@ class DiTTrainer(TrainingLoop):
                 "train_config": self.config.to_dict(),
                 "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
 
+    def _load_model_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+
     def model_metadata(self) -> dict:
         """What sampling needs besides the weights: the cache's tokenizer and latent scale."""
         index = getattr(self.dataset, "index", {})

@@ -97,8 +97,12 @@ class RunConfig:
     device: str = "auto"
     #: auto: bf16 autocast on CUDA, fp32 on CPU.
     precision: str = "auto"
-    #: Stop after this many consecutive steps with a non-finite loss or gradient.
+    #: After this many consecutive steps with a non-finite loss or gradient (each skipped),
+    #: restore the last checkpoint and multiply the learning rate by ``nan_lr_factor``.
     max_bad_steps: int = 20
+    nan_lr_factor: float = 0.5
+    #: Give up (an error; the checkpoints stay intact) after this many restores.
+    max_recoveries: int = 3
 
 
 @dataclass
@@ -167,7 +171,8 @@ def check_optim_run(o: OptimConfig, r: RunConfig, num_workers: int) -> None:
                        ("run.keep_checkpoints", r.keep_checkpoints, 1),
                        ("run.log_every", r.log_every, 1),
                        ("run.preview_every", r.preview_every, 1),
-                       ("run.max_bad_steps", r.max_bad_steps, 1)):
+                       ("run.max_bad_steps", r.max_bad_steps, 1),
+                       ("run.max_recoveries", r.max_recoveries, 0)):
         if v < lo:
             bad(key, f"must be >= {lo}, got {v}")
     if not 0 < o.lr < 1:
@@ -184,6 +189,8 @@ def check_optim_run(o: OptimConfig, r: RunConfig, num_workers: int) -> None:
         bad("optim.ema_decay", f"must be in (0, 1) or null (no EMA), got {o.ema_decay}")
     if r.max_minutes is not None and r.max_minutes <= 0:
         bad("run.max_minutes", f"must be > 0 or null, got {r.max_minutes}")
+    if not 0 < r.nan_lr_factor <= 1:
+        bad("run.nan_lr_factor", f"must be in (0, 1], got {r.nan_lr_factor}")
     if r.precision not in PRECISIONS:
         bad("run.precision", f"choose one of {PRECISIONS}, got {r.precision!r}")
     if not (r.device in ("auto", "cpu", "cuda") or r.device.startswith("cuda:")):

@@ -78,6 +78,8 @@ class TrainingLoop:
         self.step = 0
         self.train_seconds = 0.0
         self.bad_steps = 0
+        self.lr_scale = 1.0  # lowered by each restore after non-finite steps
+        self.recoveries = 0
         self.logger = None
         return self._resume_state() if resume else self._check_new_run_dir()
 
@@ -136,6 +138,8 @@ class TrainingLoop:
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.bad_steps = int(state.get("bad_steps", 0))
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self.recoveries = int(state.get("recoveries", 0))
         torch.set_rng_state(state["rng"]["torch"])
 
     def loop_state(self) -> dict:
@@ -144,11 +148,16 @@ class TrainingLoop:
 
         return {"bootvid_version": __version__, "step": self.step,
                 "train_seconds": self.train_seconds, "bad_steps": self.bad_steps,
+                "lr_scale": self.lr_scale, "recoveries": self.recoveries,
                 "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
                 "rng": {"torch": torch.get_rng_state()}}
 
     def save_models(self) -> tuple[str, str | None]:
+        raise NotImplementedError
+
+    def _load_model_state(self, state: dict) -> None:
+        """Load a checkpoint's model weights into the model being trained."""
         raise NotImplementedError
 
     def _preview(self, batch, out) -> None:
@@ -181,7 +190,8 @@ class TrainingLoop:
         """The learning rate of this step (warmup + cosine, see :func:`lr_factor`)."""
         o, r = self.config.optim, self.config.run
         frac = self.train_seconds / (r.max_minutes * 60) if r.max_minutes else None
-        factor = lr_factor(self.step, o.warmup_steps, r.max_steps, o.min_lr_ratio, frac)
+        factor = self.lr_scale * lr_factor(self.step, o.warmup_steps, r.max_steps,
+                                           o.min_lr_ratio, frac)
         for group in self.optimizer.param_groups:
             group["lr"] = o.lr * factor
         self._set_extra_lr(factor)
@@ -197,14 +207,12 @@ class TrainingLoop:
         params = [p for _, p in self.named_trainable]
         clip = self.config.optim.grad_clip
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf")))
-        if not math.isfinite(norm):
+        if not math.isfinite(norm):  # a non-finite loss gives one too: skip the step
             self.bad_steps += 1
             self._zero_grad()
-            if self.bad_steps >= self.config.run.max_bad_steps:
-                raise FloatingPointError(
-                    f"{self.bad_steps} consecutive steps with a non-finite gradient (step "
-                    f"{self.step}); lower optim.lr or check the data. The last checkpoint in "
-                    f"{self.run_dir} is intact")
+            if self.logger is not None:
+                self.logger.event(self.step, f"non-finite gradient (norm {norm}): step skipped "
+                                  f"({self.bad_steps} in a row)")
             return norm
         self.bad_steps = 0
         self.optimizer.step()
@@ -213,6 +221,34 @@ class TrainingLoop:
         if self.ema is not None:
             self.ema.update()
         return norm
+
+    def _recover(self) -> None:
+        """After ``run.max_bad_steps`` skipped steps in a row: restore the newest checkpoint
+        (weights, optimizer, EMA, step) and lower the learning rate; FloatingPointError when
+        restores are used up or there is no checkpoint (the checkpoints stay intact)."""
+        r = self.config.run
+        found = ckpt.load_latest_checkpoint(self.run_dir)
+        if found is None or self.recoveries >= r.max_recoveries:
+            why = ("no checkpoint to restore yet" if found is None
+                   else f"{self.recoveries} restores (run.max_recoveries) did not help")
+            raise FloatingPointError(
+                f"{self.bad_steps} consecutive steps with a non-finite loss or gradient (step "
+                f"{self.step}) and {why}; lower optim.lr or check the data. The checkpoints in "
+                f"{self.run_dir} are intact")
+        seconds, lr_scale, recoveries, bad = (self.train_seconds, self.lr_scale, self.recoveries,
+                                              self.bad_steps)
+        state = found[1]
+        self._load_model_state(state)
+        self._load_state(state)
+        # Time spent counts against the budget; the learning rate stays lowered.
+        self.train_seconds = seconds
+        self.lr_scale = lr_scale * r.nan_lr_factor
+        self.recoveries = recoveries + 1
+        self.bad_steps = 0
+        if self.logger is not None:
+            self.logger.event(self.step, f"{bad} non-finite steps in a row: restored the "
+                              f"checkpoint of step {self.step}, learning rate x{self.lr_scale:g} "
+                              f"(restore {self.recoveries} of {r.max_recoveries})")
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -285,6 +321,12 @@ class TrainingLoop:
                     break
                 lr = self._set_lr()
                 gn = self._optimizer_step()
+                if self.bad_steps >= r.max_bad_steps:
+                    self.train_seconds += time.perf_counter() - t0
+                    self._recover()  # back to the last checkpoint's step and data
+                    it = iter(self._loader())
+                    sums, n_sum = {}, 0
+                    continue
                 self.step += 1
                 n_sum += 1
                 if self.device.type == "cuda":

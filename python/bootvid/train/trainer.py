@@ -157,6 +157,9 @@ class Trainer(TrainingLoop):
 
             self.lpips = LPIPS.from_file(ls.lpips_path, backbone=ls.lpips_backbone).to(self.device)
 
+    def _load_model_state(self, state: dict) -> None:
+        self.tok.load_state_dict(state["model"])
+
     def _load_state(self, state: dict) -> None:
         super()._load_state(state)
         if self.disc_module is not None and state.get("disc") is not None:

@@ -1,0 +1,108 @@
+"""Non-finite losses or gradients: the step is skipped and logged; after run.max_bad_steps in a
+row the last checkpoint is restored with a lower learning rate; NaN weights are never written."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bootvid.train.checkpoint import list_checkpoints
+from bootvid.train.logger import read_log
+
+
+class Poisoned(torch.utils.data.Dataset):
+    """``base`` with NaN items at ``indices``, the first ``times`` times they are read (a
+    transient fault: a bad batch, an overflow)."""
+
+    def __init__(self, base, indices, times: int, tuple_items: bool) -> None:
+        self.base, self.indices, self.left, self.tuple_items = base, set(indices), times, tuple_items
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getattr__(self, name):  # latent_shape, num_classes, index, ... of the base
+        return getattr(self.base, name)
+
+    def __getitem__(self, i):
+        item = self.base[i]
+        if i in self.indices and self.left > 0:
+            self.left -= 1
+            if self.tuple_items:
+                return torch.full_like(item[0], float("nan")), item[1]
+            return torch.full_like(item, float("nan"))
+        return item
+
+
+def _dit(root, tmp_path, dataset, **run):
+    from bootvid.diffusion import DiTTrainConfig, DiTTrainer
+
+    cfg = DiTTrainConfig().merged({
+        "model.preset": "test", "data.latents": root, "run.batch_size": 1, "run.device": "cpu",
+        "run.log_every": 1, "run.checkpoint_every": 2, "run.max_bad_steps": 2,
+        "optim.warmup_steps": 1, **{f"run.{k}": v for k, v in run.items()}})
+    return DiTTrainer(cfg, tmp_path / "run", dataset=dataset, progress=False)
+
+
+def _all_finite(state: dict) -> bool:
+    return all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def _cache(tmp_path, n=8):
+    from dit_helpers import make_cache, structured_latents
+
+    from bootvid.diffusion import LatentDataset
+
+    return LatentDataset(make_cache(tmp_path / "cache", structured_latents(n)))
+
+
+def test_transient_nan_restores_the_checkpoint_and_lowers_the_lr(tmp_path):
+    from bootvid.diffusion import DiT
+
+    base = _cache(tmp_path)
+    # batch 1: step k reads index k; indices 4 and 5 are NaN once
+    t = _dit(base.root, tmp_path, Poisoned(base, {4, 5}, times=2, tuple_items=True), max_steps=8)
+    r = t.run()
+    assert r.step == 8 and r.stopped == "max_steps"
+    log = read_log(r.run_dir)
+    events = [e["event"] for e in log if "event" in e]
+    assert sum("non-finite gradient" in e for e in events) == 2
+    assert any("restored the checkpoint of step 4, learning rate x0.5 (restore 1 of 3)" in e
+               for e in events)
+    state = torch.load(list_checkpoints(r.run_dir)[-1][1], weights_only=True)
+    assert state["lr_scale"] == 0.5 and state["recoveries"] == 1
+    assert _all_finite(state["model"]) and _all_finite(DiT.from_pretrained(r.model_dir).state_dict())
+    # the replayed steps 5.. ran at half the scheduled rate
+    lrs = {e["step"]: e["lr"] for e in log if "lr" in e}
+    assert lrs[4] > 0 and lrs[6] == pytest.approx(0.5 * t.config.optim.lr
+                                                  * _factor(t.config, 5), rel=1e-6)
+
+
+def _factor(cfg, step):
+    from bootvid.train.schedule import lr_factor
+
+    o, r = cfg.optim, cfg.run
+    return lr_factor(step, o.warmup_steps, r.max_steps, o.min_lr_ratio)
+
+
+def test_persistent_nan_gives_up_after_the_restores_and_keeps_checkpoints(tmp_path):
+    base = _cache(tmp_path)
+    t = _dit(base.root, tmp_path, Poisoned(base, range(3, 10**6), times=10**6, tuple_items=True),
+             max_steps=20, max_recoveries=2)
+    with pytest.raises(FloatingPointError, match=r"2 restores \(run.max_recoveries\) did not help"):
+        t.run()
+    saved = list_checkpoints(str(tmp_path / "run"))
+    assert [s for s, _ in saved] and all(
+        _all_finite(torch.load(p, weights_only=True)["model"]) for _, p in saved)
+
+
+def test_tokenizer_trainer_restores_too(tmp_path):
+    from train_helpers import FixedClips, tiny_config
+
+    from bootvid.train import Trainer
+
+    cfg = tiny_config(**{"run.max_steps": 6, "run.max_bad_steps": 1, "run.batch_size": 1})
+    r = Trainer(cfg, tmp_path, dataset=Poisoned(FixedClips(), {2}, times=1, tuple_items=False),
+                progress=False).run()
+    assert r.step == 6
+    state = torch.load(list_checkpoints(str(tmp_path))[-1][1], weights_only=True)
+    assert state["lr_scale"] == 0.5 and _all_finite(state["model"])
