@@ -135,12 +135,13 @@ def run_dit(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from ..diffusion import DiTTrainConfig, DiTTrainer
     from ..train.distributed import shutdown_distributed
-    from .train import resolve_with_resume
+    from .train import resolve_with_resume, resume_after_elastic_restart
 
     flags = {key: getattr(args, dest) for _, dest, _, key, _ in _DIT_OVERRIDES
              if getattr(args, dest) is not None}
     if not args.out:
         args.out = os.path.join("runs", f"dit-{time.strftime('%Y%m%d-%H%M%S')}")
+    resume_after_elastic_restart(args)
     cfg = resolve_with_resume(args, DiTTrainConfig, DiTTrainer.config_file, DiTTrainConfig, flags)
     trainer = DiTTrainer(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if trainer.dist.is_main:

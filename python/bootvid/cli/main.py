@@ -187,8 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, RuntimeError, ImportError, ArithmeticError) as e:
         if args.debug:
             raise
-        print(f"bootvid: error: {e}", file=sys.stderr)
+        print(f"bootvid: error: {_explained(e)}", file=sys.stderr)
         return 2
+
+
+def _explained(e: BaseException) -> str:
+    """The error's message, with what a distributed failure means in bootvid's terms."""
+    text = str(e)
+    if any(s in text for s in ("Connection reset by peer", "Connection closed by peer",
+                               "NCCL communicator was aborted")):
+        return ("another process of this torchrun job stopped (its error is above); its last "
+                f"checkpoint is intact: rerun with --resume, or use torchrun --max-restarts N "
+                f"to restart automatically. Details: {text}")
+    return text
 
 
 if __name__ == "__main__":

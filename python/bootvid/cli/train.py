@@ -108,9 +108,23 @@ def resolve_config(args: argparse.Namespace, grow: bool):
     return resolve_with_resume(args, TrainConfig, CONFIG_FILE, default, _flag_overrides(args))
 
 
+def resume_after_elastic_restart(args: argparse.Namespace) -> None:
+    """Under ``torchrun --max-restarts N``, workers restarted after a failure continue the run
+    in ``--out`` from its last checkpoint (as ``--resume`` would) instead of refusing it."""
+    from ..train.checkpoint import list_checkpoints
+
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if restarts and not args.resume and args.out and list_checkpoints(args.out):
+        args.resume = True
+        if os.environ.get("RANK", "0") == "0":
+            print(f"bootvid: elastic restart {restarts}: resuming {args.out} from its last "
+                  "checkpoint", flush=True)
+
+
 def run_training(args: argparse.Namespace, grow: bool) -> int:
     from ..train import Trainer
 
+    resume_after_elastic_restart(args)
     if grow and not args.resume and not args.grow_from:
         raise ValueError("bootvid grow needs --from DIR (the trained tokenizer to grow)")
     cfg = resolve_config(args, grow)

@@ -17,6 +17,8 @@ from ..fileio import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
+# What atomic_write leaves behind when the process is killed mid-write (SIGKILL, power loss).
+_PARTIAL = re.compile(r"^\.step_\d{8}\.pt\..+\.tmp$")
 
 
 def checkpoint_path(run_dir: str, step: int) -> str:
@@ -37,13 +39,32 @@ def save_checkpoint(run_dir: str, step: int, state: dict, keep: int) -> str:
     """Write ``state`` as the checkpoint of ``step`` and delete all but the newest ``keep``."""
     path = checkpoint_path(run_dir, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic_write(path, lambda p: torch.save(state, p))
+    try:
+        atomic_write(path, lambda p: torch.save(state, p))
+    except OSError as e:  # e.g. a full disk: say which file, and that nothing older is lost
+        raise OSError(e.errno, f"writing the checkpoint {path} failed ({e.strerror or e}); the "
+                               f"previous checkpoints in {os.path.dirname(path)} are intact") from e
     for _, old in list_checkpoints(run_dir)[:-keep]:
         try:
             os.unlink(old)
         except OSError:
             pass
     return path
+
+
+def remove_partial_writes(run_dir: str) -> list[str]:
+    """Delete the temporary files of checkpoint writes that a killed process left behind;
+    returns their paths."""
+    d = os.path.join(run_dir, CHECKPOINT_DIR)
+    removed = []
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if _PARTIAL.match(name):
+            try:
+                os.unlink(os.path.join(d, name))
+                removed.append(os.path.join(d, name))
+            except OSError:
+                pass
+    return removed
 
 
 def load_latest_checkpoint(run_dir: str) -> tuple[int, dict] | None:

@@ -99,6 +99,8 @@ class TrainingLoop:
         if not ckpt.list_checkpoints(self.run_dir):
             raise FileNotFoundError(f"--resume: {self.run_dir} has no checkpoint to resume "
                                     f"from (expected {ckpt.CHECKPOINT_DIR}/step_*.pt)")
+        if self.dist.is_main:
+            ckpt.remove_partial_writes(self.run_dir)
         found = ckpt.load_latest_checkpoint(self.run_dir)
         if found is None:
             raise RuntimeError(f"--resume: no checkpoint in {self.run_dir} could be read")
