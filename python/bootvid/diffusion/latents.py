@@ -257,6 +257,13 @@ class LatentDataset(EndlessClipDataset):
         self.index = read_index(self.root)
         self.normalize = normalize
         self.seed = seed
+        inside = os.path.realpath(self.root)
+        for s in self.index["shards"]:  # an edited index must not read files elsewhere
+            path = os.path.realpath(os.path.join(self.root, s["file"]))
+            if os.path.commonpath([inside, path]) != inside:
+                raise LatentCacheError(f"{self.root}/{INDEX_NAME}: shard {s['file']!r} lies "
+                                       "outside the cache directory; the index was edited or "
+                                       "is not a bootvid latent cache")
         self._rows = [(s["file"], r) for s in self.index["shards"] for r in range(s["clips"])]
         self.length = len(self._rows)
         C = self.index["latent_shape"][0]
