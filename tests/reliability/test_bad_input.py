@@ -100,3 +100,36 @@ def test_grayscale_alpha_and_odd_sized_videos_work(files, tmp_path, name):
     assert (info.frames, info.height, info.width) == (9, 42, 58)  # odd size kept (padded inside)
     frames = read_frames(out, 0, 9)
     assert frames.shape == (9, 42, 58, 3)
+
+
+def _tok():
+    import torch
+
+    from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    return VideoTokenizer(TokenizerConfig.preset("tiny", base_channels=16, norm_groups=4))
+
+
+@pytest.mark.parametrize("shape,dtype,error,message", [
+    ((3, 5, 16, 16), "float32", ValueError, r"got a 4-D tensor .* add the batch dimension"),
+    ((1, 5, 16, 16, 3), "float32", ValueError, r"expected 3 channels .*\(channels last\? use x.permute"),
+    ((1, 3, 5, 16, 16), "uint8", TypeError, r"expected a float video in \[-1, 1\], got torch.uint8"),
+    ((1, 3, 0, 16, 16), "float32", ValueError, r"the video has no frames"),
+    ((1, 3, 5, 20, 16), "float32", ValueError, r"multiple"),
+])
+def test_python_api_says_what_is_wrong(shape, dtype, error, message):
+    import torch
+
+    x = torch.zeros(shape, dtype=getattr(torch, dtype))
+    with pytest.raises(error, match=message):
+        _tok().encode(x)
+
+
+def test_latents_of_the_wrong_shape():
+    import torch
+
+    with pytest.raises(ValueError, match=r"expected latents of shape \(B, 16, T, H, W\)"):
+        _tok().decode(torch.zeros(1, 8, 2, 2, 2))
+    with pytest.raises(ValueError, match=r"2 latent frames decode to 2..5 frames, but num_frames=9"):
+        _tok().decode(torch.zeros(1, 16, 2, 2, 2), num_frames=9)
