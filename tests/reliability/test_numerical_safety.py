@@ -106,3 +106,22 @@ def test_tokenizer_trainer_restores_too(tmp_path):
     assert r.step == 6
     state = torch.load(list_checkpoints(str(tmp_path))[-1][1], weights_only=True)
     assert state["lr_scale"] == 0.5 and _all_finite(state["model"])
+
+
+def test_fp16_overflow_is_an_error_not_black_frames():
+    """Peer VAEs decode black frames in fp16 when activations overflow 65504. bootvid's fp16
+    decode matches fp32 at normal scale, stays finite far outside it (the norms accumulate in
+    fp32), and where it does overflow it raises instead of returning NaN frames."""
+    from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    tok = VideoTokenizer(TokenizerConfig.preset("tiny", base_channels=16, norm_groups=4)).eval()
+    z = torch.randn(1, 16, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = tok.decode(z)
+        half = tok.half()
+        torch.testing.assert_close(half.decode(z.half()).float(), ref, rtol=0, atol=3e-2)
+        assert torch.isfinite(half.decode((z * 100).half())).all()
+        for chunk in (None, 1):
+            with pytest.raises(FloatingPointError, match="float16 overflow .* black frames"):
+                half.decode((z * 1e4).half(), chunk_latents=chunk)

@@ -190,8 +190,11 @@ class VideoTokenizer(nn.Module):
                 raise ValueError(f"decode: {Tl} latent frames decode to {lo}..{hi} frames, but "
                                  f"num_frames={num_frames!r}")
         if chunk_latents is None:
+            from .streaming import check_fp16_overflow
+
             with spatial_tiling(tile_size):
                 x = self.decoder(z)
+            check_fp16_overflow(x, "decode")
             return x[:, :, :num_frames] if num_frames is not None else x
         from .streaming import StreamDecoder
 

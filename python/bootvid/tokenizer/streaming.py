@@ -193,6 +193,16 @@ class StreamEncoder:
         return self._posterior(out)
 
 
+def check_fp16_overflow(x: torch.Tensor, where: str) -> None:
+    """float16 activations overflow at 65504 and turn into inf / NaN: decoded video would be
+    written as black frames (what peer VAEs do in fp16). Raise instead, saying what to use."""
+    if x.dtype == torch.float16 and not bool(torch.isfinite(x).all()):
+        raise FloatingPointError(
+            f"{where}: float16 overflow (non-finite values, which would be written as black "
+            "frames); run the tokenizer in bfloat16 or float32 (tok.to(torch.bfloat16)), or "
+            "check that the latents come from this tokenizer")
+
+
 class StreamDecoder:
     """Decode latents piece by piece; the concatenated frames equal ``tok.decode(z)``.
 
@@ -231,6 +241,7 @@ class StreamDecoder:
             if self.num_frames is not None:
                 x = x[:, :, :max(self.num_frames - self.frames_out, 0)]
             self.frames_out += x.shape[2]
+            check_fp16_overflow(x, "decode")
             outs.append(x)
         self.latents_in += z.shape[2]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
