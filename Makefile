@@ -38,13 +38,22 @@ test: $(BUILT)
 demo: $(BUILT)
 	$(BIN)/bootvid demo
 
+# `make bench`: every benchmark suite on the CPU (full shapes), then BENCHMARKS.md and its plots
+# (docs/benchmarks/*.png) regenerated from the run, whose JSON is kept as
+# docs/benchmarks/cpu-run.json; a GPU run's JSON (scripts/gpu_check.sh's bench_gpu.json) copied
+# to docs/benchmarks/gpu-run.json is included as the GPU section. `make bench-quick` (CI): small
+# shapes, the report printed (plots under .benchmarks/, which git ignores).
+BENCH_GPU_JSON = $(wildcard docs/benchmarks/gpu-run.json)
+
 bench: $(BUILT)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-json=.benchmarks-run.json
-	$(BIN)/python -m benchmarks.report .benchmarks-run.json
+	mkdir -p docs/benchmarks .benchmarks && cp .benchmarks-run.json docs/benchmarks/cpu-run.json
+	$(BIN)/python -m benchmarks.report docs/benchmarks/cpu-run.json $(BENCH_GPU_JSON) \
+		--plots docs/benchmarks > .benchmarks/report.md && mv .benchmarks/report.md BENCHMARKS.md
 
 bench-quick: $(BUILT)
 	BOOTVID_BENCH_QUICK=1 $(BIN)/python -m pytest benchmarks -q --benchmark-json=.benchmarks-quick.json
-	$(BIN)/python -m benchmarks.report .benchmarks-quick.json
+	$(BIN)/python -m benchmarks.report .benchmarks-quick.json --plots .benchmarks/quick-plots --no-history --no-notes
 
 clean:
 	rm -rf build $(BUILT)

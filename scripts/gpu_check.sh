@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a machine with a GPU: build bootvid against the installed torch (no build
-# isolation, no network needed), run the CUDA tests and the GPU benchmarks, and write a summary.
+# isolation, no network needed), run the CUDA tests and every benchmark suite on CUDA, and write a
+# summary with the benchmark report (bench_gpu.json, bench_gpu.md, plots/).
 #   bash scripts/gpu_check.sh [OUT_DIR]     (default: $OUT, else ./gpu_check_out)
 # Env: BOOTVID_CUDA_ARCHS (default 90), GPU_CHECK_FULL=1 also runs the CPU tests there.
 set -uo pipefail
@@ -36,11 +37,17 @@ if [ "${GPU_CHECK_FULL:-0}" = 1 ]; then
   echo "- other tests on this machine: $(tail -1 "$here/cpu_tests.log")" >> "$summary"
 fi
 
-(cd "$src" && BOOTVID_BENCH_DEVICE=cuda $py -m pytest benchmarks/test_ops.py -q -p no:cacheprovider \
+# Every benchmark suite on CUDA (tokenizer-sized shapes, bf16), then its report with plots.
+# Copy bench_gpu.json to docs/benchmarks/gpu-run.json and `make bench` adds the GPU section
+# to BENCHMARKS.md (or: python -m benchmarks.report docs/benchmarks/cpu-run.json
+# docs/benchmarks/gpu-run.json --plots docs/benchmarks > BENCHMARKS.md).
+t0=$(date +%s)
+(cd "$src" && BOOTVID_BENCH_DEVICE=cuda $py -m pytest benchmarks -q -rs -p no:cacheprovider \
    --benchmark-json="$here/bench_gpu.json" > "$here/bench_gpu.log" 2>&1)
-echo "- GPU benchmarks: $(tail -1 "$here/bench_gpu.log")" >> "$summary"
+echo "- GPU benchmarks (all suites, $(( $(date +%s) - t0 )) s): $(tail -1 "$here/bench_gpu.log")" >> "$summary"
 if [ -f "$here/bench_gpu.json" ]; then
-  (cd "$src" && $py -m benchmarks.report "$here/bench_gpu.json" > "$here/bench_gpu.md" 2>&1)
+  (cd "$src" && $py -m benchmarks.report "$here/bench_gpu.json" --no-history --no-notes \
+     --plots "$here/plots" > "$here/bench_gpu.md" 2> "$here/bench_gpu_report.log")
   echo >> "$summary"; cat "$here/bench_gpu.md" >> "$summary"
 fi
 echo >> "$summary"
