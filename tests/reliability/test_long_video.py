@@ -11,7 +11,7 @@ import textwrap
 import torch
 
 _CHILD = textwrap.dedent("""
-    import json, resource, sys, torch
+    import json, sys, torch
     from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
     from bootvid.tokenizer.streaming import stream_reconstruct
 
@@ -34,8 +34,11 @@ _CHILD = textwrap.dedent("""
         else:  # the whole clip at once: what streaming avoids
             seen = tok.decode(tok.encode(torch.cat(list(pieces()), 2)).mean,
                               num_frames=frames).shape[2]
-    print(json.dumps({"frames": seen,
-                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a child
+    # of a big process (pytest after the whole suite) would report its parent's peak.
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    print(json.dumps({"frames": seen, "peak_mib": hwm / 1024}))
 """)
 
 
