@@ -134,6 +134,23 @@ std::vector<std::pair<int64_t, int64_t>> body_chunks(const ConvPlan& p, const at
   return out;
 }
 
+// Whether ATen would run a conv of these operands on its slow im2col path (slow_conv3d)
+// instead of oneDNN: fp32 on the CPU, batch 1, groups 1, small kernels and
+// B*C*T*H <= 20480 (ATen's ConvParams::use_mkldnn).
+bool slow_conv_path(const at::Tensor& in, const at::Tensor& w, int64_t groups) {
+#if AT_MKLDNN_ENABLED()
+  return in.is_cpu() && in.scalar_type() == at::kFloat &&
+         at::globalContext().userEnabledMkldnn() && groups == 1 && in.size(0) == 1 &&
+         !(w.size(-1) > 3 && w.size(-2) > 3) &&
+         in.size(0) * in.size(1) * in.size(2) * in.size(3) <= 20480;
+#else
+  (void)in;
+  (void)w;
+  (void)groups;
+  return false;
+#endif
+}
+
 at::Tensor conv_piece(const ConvPlan& p, const at::Tensor& in, const at::Tensor& w,
                       const std::optional<at::Tensor>& bias) {
 #if AT_MKLDNN_ENABLED()
@@ -224,12 +241,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   };
   auto piece = [&](int64_t j0, int64_t j1) {
     const int64_t a = j0 * p.st, b = (j1 - 1) * p.st + p.kt;
-    const at::Tensor in = padded_range(p, x, cache, a, b);
+    at::Tensor in = padded_range(p, x, cache, a, b);
+    at::Tensor g = gy.narrow(2, j0, j1 - j0);
+    // ATen's backward picks its im2col path (slow_conv3d_backward) for the same small batch-1
+    // fp32 pieces as the forward (see conv_piece), 1.5-3x slower than oneDNN there; it picks
+    // oneDNN for batch 2, so append a zero sample: it adds nothing to the weight gradient,
+    // and its input gradient is dropped.
+    const bool pad_batch = slow_conv_path(in, weight, p.groups);
+    if (pad_batch) {
+      in = at::cat({in, at::zeros_like(in)});
+      g = at::cat({g, at::zeros_like(g)});
+    }
     auto [gi, gwp, unused] = at::convolution_backward(
-        gy.narrow(2, j0, j1 - j0), in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw},
+        g, in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw},
         {1, 1, 1}, false, {0, 0, 0}, p.groups, mask);
     gw.add_(gwp);
-    scatter(gi, a, b);
+    scatter(pad_batch ? gi.narrow(0, 0, 1) : gi, a, b);
   };
   if (p.h > 0) piece(0, p.h);
   for (const auto& [j0, j1] : body_chunks(p, x)) piece(j0, j1);
