@@ -143,3 +143,17 @@ def test_an_elastic_restart_resumes_the_run(latents, tmp_path, monkeypatch, caps
     monkeypatch.delenv("TORCHELASTIC_RESTART_COUNT")
     assert main(_train_args(latents, run, "--max-steps", "6")) == 2  # without a restart: refused
     assert "continue it with --resume" in capsys.readouterr().err
+
+
+def test_torchrun_max_restarts_resumes_after_a_rank_dies(latents, tmp_path):
+    script = tmp_path / "die.py"
+    script.write_text(_RANK_DIES)
+    r = _torchrun(script, 1, _train_args(latents, tmp_path / "b", "--max-steps", "4"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "elastic restart 1: resuming" in r.stdout
+    assert "stopped at step 4 (max_steps)" in r.stdout
+    from bootvid.train.logger import read_log
+
+    events = [e["event"] for e in read_log(str(tmp_path / "b")) if "event" in e]
+    assert any("world size 2" in e for e in events) and any(
+        e.startswith("stop (max_steps)") for e in events)

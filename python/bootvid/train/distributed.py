@@ -56,8 +56,20 @@ def init_distributed(device: str) -> DistContext:
         backend = "nccl" if device.startswith("cuda") else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(local)
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, store=_round_store(rank, world),
+                                rank=rank, world_size=world)
     return DistContext(rank=rank, world_size=world, local_rank=local)
+
+
+def _round_store(rank: int, world: int):
+    """The rendezvous store, with keys prefixed by torchrun's restart count: after an elastic
+    restart the workers would otherwise read the dead round's gloo addresses from the agent's
+    store and fail to connect ("Connection refused")."""
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=rank == 0 and not agent)
+    return dist.PrefixStore(f"bootvid/round{restart}", store)
 
 
 def shutdown_distributed() -> None:
