@@ -69,7 +69,13 @@ def _round_store(rank: int, world: int):
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
                           is_master=rank == 0 and not agent)
-    return dist.PrefixStore(f"bootvid/round{restart}", store)
+    # A process may join several groups in turn (`bootvid latents`, then training): every
+    # rank does so in the same order, so a per-process count keeps their keys apart too.
+    _INITS[0] += 1
+    return dist.PrefixStore(f"bootvid/round{restart}/group{_INITS[0]}", store)
+
+
+_INITS = [0]
 
 
 def shutdown_distributed() -> None:
