@@ -41,7 +41,7 @@ def main() -> None:
     from bootvid.diffusion import DiT
     from bootvid.diffusion.latents import read_index
     from bootvid.diffusion.sampling import token_budget
-    from bootvid.train.rundir import load_tokenizer
+    from bootvid.train.rundir import tokenizer_architecture
 
     rows = []
     for model in args.models:
@@ -62,7 +62,7 @@ def main() -> None:
             _run(["dit", "sample", "--model", run, "--frames", str(args.clip_frames),
                   "--steps", str(args.steps), "--seed", "0", "--no-progress", sample])
         meta = DiT.read_metadata(os.path.join(run, "model_ema"))
-        tok, _ = load_tokenizer(model)
+        tok = tokenizer_architecture(model)
         budget = token_budget(tok, args.clip_frames, args.size, DiT.from_pretrained(
             os.path.join(run, "model_ema")).config)
         rows.append({"tokenizer": model, "clips": read_index(lat)["num_clips"], **budget,
@@ -88,6 +88,7 @@ def _plot_losses(out: str, models: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bootvid.diffusion import DiT
     from bootvid.train.logger import read_log
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -95,9 +96,7 @@ def _plot_losses(out: str, models: list[str]) -> None:
         recs = [r for r in read_log(os.path.join(out, f"dit-{model}")) if "loss" in r]
         # The log times no record, so each is placed at its step's share of the run's training
         # time (step times are steady within a run).
-        with open(os.path.join(out, f"dit-{model}", "model_ema", "config.json"),
-                  encoding="utf-8") as f:
-            meta = json.load(f)["metadata"]
+        meta = DiT.read_metadata(os.path.join(out, f"dit-{model}", "model_ema"))
         minutes_per_step = meta["train_seconds"] / meta["step"] / 60
         ax.plot([r["step"] * minutes_per_step for r in recs], [r["loss"] for r in recs],
                 marker=".", label=f"{model} latents ({meta['step']} steps)")

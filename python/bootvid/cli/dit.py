@@ -8,21 +8,14 @@ import json
 import os
 import time
 
+from .train import RUN_OVERRIDES, add_override_flags
+
 # Flags of `bootvid dit train` that override config keys: (flag, dest, type, key, help).
 _DIT_OVERRIDES = [
     ("--latents", "latents", str, "data.latents", "latent cache written by `bootvid latents`"),
     ("--preset", "preset", str, "model.preset", "DiT preset: test, tiny, small, base"),
-    ("--batch-size", "batch_size", int, "run.batch_size", "clips per process and micro-step"),
-    ("--lr", "lr", float, "optim.lr", "peak learning rate"),
-    ("--max-steps", "max_steps", int, "run.max_steps", "optimizer steps (also sets the schedule)"),
-    ("--max-minutes", "max_minutes", float, "run.max_minutes",
-     "stop cleanly after this much training time (whole run, resumes included)"),
-    ("--checkpoint-every", "checkpoint_every", int, "run.checkpoint_every",
-     "steps between checkpoints"),
     ("--seed", "seed", int, "run.seed", "seed of the noise, times and initialisation"),
-    ("--device", "device", str, "run.device", "auto, cpu, cuda or cuda:N"),
-    ("--workers", "workers", int, "data.num_workers", "DataLoader worker processes"),
-    ("--precision", "precision", str, "run.precision", "auto (bf16 on GPU), fp32 or bf16"),
+    *RUN_OVERRIDES,
 ]
 
 
@@ -50,8 +43,7 @@ def add_dit_arguments(p: argparse.ArgumentParser) -> None:
     tr.add_argument("--resume", action="store_true",
                     help="continue the run in --out from its last checkpoint")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for flag, dest, typ, _, help_ in _DIT_OVERRIDES:
-        tr.add_argument(flag, dest=dest, type=typ, help=help_)
+    add_override_flags(tr, _DIT_OVERRIDES)
 
     sa = sub.add_parser("sample", help="sample a clip with a trained DiT and decode it",
                         description="Euler / Heun sampling of latents for --frames frames, "
@@ -87,6 +79,7 @@ def add_dit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_latents(args: argparse.Namespace) -> int:
+    from .. import pretrained
     from ..diffusion.latents import cache_latents, finalize_cache
     from ..train.distributed import init_distributed, shutdown_distributed
     from ..train.rundir import load_tokenizer
@@ -101,8 +94,6 @@ def run_latents(args: argparse.Namespace) -> int:
               f"{tok.spatial_compression}x spatial): clips of {args.clip_frames} frames at "
               f"{args.size}x{args.size} -> {tok.latent_shape(args.clip_frames, args.size, args.size)}",
               flush=True)
-    from .. import pretrained
-
     # What `bootvid dit sample` loads by default: a shipped name, or an absolute path.
     ref = args.model or pretrained.DEFAULT_MODEL
     if os.path.exists(ref):
@@ -135,10 +126,9 @@ def run_dit(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from ..diffusion import DiTTrainConfig, DiTTrainer
     from ..train.distributed import shutdown_distributed
-    from .train import resolve_with_resume, resume_after_elastic_restart
+    from .train import flag_values, resolve_with_resume, resume_after_elastic_restart
 
-    flags = {key: getattr(args, dest) for _, dest, _, key, _ in _DIT_OVERRIDES
-             if getattr(args, dest) is not None}
+    flags = flag_values(args, _DIT_OVERRIDES)
     if not args.out:
         args.out = os.path.join("runs", f"dit-{time.strftime('%Y%m%d-%H%M%S')}")
     resume_after_elastic_restart(args)
@@ -190,11 +180,11 @@ def _sample(args: argparse.Namespace) -> int:
 def _budget(args: argparse.Namespace) -> int:
     from .. import pretrained
     from ..diffusion.sampling import token_budget
-    from ..train.rundir import load_tokenizer
+    from ..train.rundir import tokenizer_architecture
 
     rows = []
     for ref in args.tokenizer or list(pretrained.SHIPPED):
-        tok, _ = load_tokenizer(ref)
+        tok = tokenizer_architecture(ref)  # shapes only: no weights read
         rows.append({"tokenizer": ref, **token_budget(tok, args.frames, args.size, args.preset)})
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -7,21 +7,25 @@ import argparse
 import os
 import time
 
-# Flags that override config keys: (flag, dest, type, key, help).
-_OVERRIDES = [
-    ("--data", "data", str, "data.path", "video folder or file (default: synthetic videos)"),
-    ("--size", "size", int, "data.size", "training resolution (square crops)"),
-    ("--frames", "frames", int, "data.frames", "frames per clip: 1 + k * temporal compression"),
+# Flags that override config keys: (flag, dest, type, key, help). RUN_OVERRIDES are those of
+# every training command (`bootvid train`, `grow`, `dit train`): the run and optim sections.
+RUN_OVERRIDES = [
     ("--batch-size", "batch_size", int, "run.batch_size", "clips per process and micro-step"),
     ("--lr", "lr", float, "optim.lr", "peak learning rate"),
     ("--max-steps", "max_steps", int, "run.max_steps", "optimizer steps (also sets the schedule)"),
     ("--max-minutes", "max_minutes", float, "run.max_minutes",
      "stop cleanly after this much training time (whole run, resumes included)"),
     ("--checkpoint-every", "checkpoint_every", int, "run.checkpoint_every", "steps between checkpoints"),
-    ("--seed", "seed", int, "run.seed", "seed of the clips, noise and initialisation"),
     ("--device", "device", str, "run.device", "auto, cpu, cuda or cuda:N"),
     ("--workers", "workers", int, "data.num_workers", "DataLoader worker processes"),
     ("--precision", "precision", str, "run.precision", "auto (bf16 on GPU), fp32 or bf16"),
+]
+_OVERRIDES = [
+    ("--data", "data", str, "data.path", "video folder or file (default: synthetic videos)"),
+    ("--size", "size", int, "data.size", "training resolution (square crops)"),
+    ("--frames", "frames", int, "data.frames", "frames per clip: 1 + k * temporal compression"),
+    ("--seed", "seed", int, "run.seed", "seed of the clips, noise and initialisation"),
+    *RUN_OVERRIDES,
 ]
 # Keys a resumed run may change: how long and how often, not what is trained.
 _RESUMABLE_CHANGES = {"run.max_steps", "run.max_minutes", "run.checkpoint_every",
@@ -44,13 +48,22 @@ def add_train_arguments(p: argparse.ArgumentParser, grow: bool) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for flag, dest, typ, _, help_ in _OVERRIDES:
+    add_override_flags(p, _OVERRIDES)
+
+
+def add_override_flags(p: argparse.ArgumentParser, table: list[tuple]) -> None:
+    for flag, dest, typ, _, help_ in table:
         p.add_argument(flag, dest=dest, type=typ, help=help_)
 
 
+def flag_values(args: argparse.Namespace, table: list[tuple]) -> dict:
+    """``{"section.key": value}`` of the flags in ``table`` that were given."""
+    return {key: getattr(args, dest) for _, dest, _, key, _ in table
+            if getattr(args, dest) is not None}
+
+
 def _flag_overrides(args: argparse.Namespace) -> dict:
-    out = {key: getattr(args, dest) for _, dest, _, key, _ in _OVERRIDES
-           if getattr(args, dest) is not None}
+    out = flag_values(args, _OVERRIDES)
     if getattr(args, "temporal_compression", None) is not None:
         out["model.temporal_compression"] = args.temporal_compression
     if args.preset is not None:

@@ -42,20 +42,21 @@ class LatentCacheError(ValueError):
     """A cache directory that cannot be used as asked."""
 
 
+def _relpaths(videos: list[str], root: str) -> list[str]:
+    """The videos' paths relative to ``root`` (a folder, or a file's folder)."""
+    root = os.path.abspath(root)
+    base = root if os.path.isdir(root) else os.path.dirname(root)
+    return [os.path.relpath(os.path.abspath(v), base) for v in videos]
+
+
 def video_classes(videos: list[str], root: str) -> tuple[list[int] | None, list[str]]:
     """Per-video class index from the first folder level under ``root``, and the class names
     (sorted); ``(None, [])`` when some video lies directly in ``root``."""
-    root = os.path.abspath(root) if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
-    parts = [os.path.relpath(os.path.abspath(v), root).split(os.sep) for v in videos]
+    parts = [rel.split(os.sep) for rel in _relpaths(videos, root)]
     if any(len(p) < 2 for p in parts):
         return None, []
     classes = sorted({p[0] for p in parts})
     return [classes.index(p[0]) for p in parts], classes
-
-
-def _relpaths(videos: list[str], root: str) -> list[str]:
-    base = os.path.abspath(root) if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
-    return [os.path.relpath(os.path.abspath(v), base) for v in videos]
 
 
 def check_clip(tokenizer, clip_frames: int, size: int) -> None:

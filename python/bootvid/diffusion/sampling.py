@@ -35,11 +35,13 @@ def check_tokenizer(tokenizer, meta: dict) -> None:
     from ..tokenizer.persistence import model_fingerprint
 
     want = meta.get("tokenizer_fingerprint")
-    if want is not None and model_fingerprint(tokenizer) != want:
+    if want is None:
+        return
+    got = model_fingerprint(tokenizer)
+    if got != want:
         raise ValueError(f"this DiT was trained on latents of the tokenizer "
                          f"{meta.get('tokenizer') or '?'} (fingerprint {want}), not on the one "
-                         f"given (fingerprint {model_fingerprint(tokenizer)}); pass that "
-                         "tokenizer with --tokenizer")
+                         f"given (fingerprint {got}); pass that tokenizer with --tokenizer")
 
 
 def label_index(meta: dict, label: str | int | None) -> int | None:

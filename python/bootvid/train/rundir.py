@@ -58,3 +58,13 @@ def load_tokenizer(path: str | os.PathLike | None, device=None, dtype=None):
     directory, what = resolve_model_dir(path)
     return (VideoTokenizer.from_pretrained(directory, device=device,
                                            dtype=dtype or torch.float32), what)
+
+
+def tokenizer_architecture(path: str | os.PathLike | None):
+    """The tokenizer ``path`` names (see :func:`resolve_model_dir`) built from its config
+    alone, weights left random: for shapes and compression factors, without reading (and, for
+    a stage-only grown model, fingerprinting) any weights file."""
+    from ..growth import from_config
+    from ..tokenizer.persistence import read_config
+
+    return from_config(read_config(resolve_model_dir(path)[0]))
