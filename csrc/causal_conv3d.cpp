@@ -5,6 +5,10 @@
 // read x in place, in a few time chunks, so temporaries stay a fraction of the video.
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
+#if AT_MKLDNN_ENABLED() && __has_include(<ATen/native/ConvUtils.h>)
+#include <ATen/native/ConvUtils.h>
+#define BOOTVID_MKLDNN_BACKWARD 1
+#endif
 
 #include <algorithm>
 #include <string>
@@ -17,11 +21,11 @@ namespace {
 
 constexpr int64_t kMaxChunkBytes = int64_t(64) << 20;  // cap on one chunk's output (CPU)
 
-// Body chunks per call. CPU: 2 keeps the temporaries at half the output, so the peak
-// memory of forward + backward stays below F.pad + conv3d's even when C_in == C_out (one
-// piece measured 245 vs 218 MiB at 1x128x17x64x64; 2: 209 MiB; 4: 169 MiB but 3% slower).
-// Speed is at parity either way: the time is oneDNN's GEMM. CUDA: one piece; 4 chunks
-// measured 0.34x cuDNN's F.pad + conv3d on an H100 (launches and copies per chunk).
+// Body chunks per forward call. CPU: 2 keeps the temporaries at half the output (speed is at
+// parity: the time is oneDNN's GEMM). CUDA: one piece; 4 chunks measured 0.34x cuDNN's
+// F.pad + conv3d on an H100 (launches and copies per chunk). The backward runs the body in
+// one piece on both (see causal_conv3d_backward): fwd + bwd peak 207 vs F.pad + conv3d's
+// 218 MiB at 1x128x17x64x64, its input gradient being x's own.
 int64_t chunks_per_call(const at::Tensor& x) { return x.is_cuda() ? 1 : 2; }
 
 // Outputs follow the layout rule of every bootvid op (channels_last_3d only when x is
@@ -119,12 +123,13 @@ at::Tensor padded_range(const ConvPlan& p, const at::Tensor& x,
   return at::cat({f, x.narrow(2, 0, b - p.L)}, 2);
 }
 
-// Output chunks [j0, j1) of the body (outputs from p.h on).
-std::vector<std::pair<int64_t, int64_t>> body_chunks(const ConvPlan& p, const at::Tensor& x) {
+// Output chunks [j0, j1) of the body (outputs from p.h on), in `chunks` pieces (and pieces of
+// at most kMaxChunkBytes of output on the CPU).
+std::vector<std::pair<int64_t, int64_t>> body_chunks(const ConvPlan& p, const at::Tensor& x,
+                                                     int64_t chunks) {
   std::vector<std::pair<int64_t, int64_t>> out;
   const int64_t n = p.n_out - p.h;
   if (n <= 0) return out;
-  const int64_t chunks = chunks_per_call(x);
   int64_t cs = (n + chunks - 1) / chunks;
   if (!x.is_cuda()) {
     const int64_t frame_bytes = std::max<int64_t>(1, p.B * p.Cout * p.Ho * p.Wo * x.element_size());
@@ -157,12 +162,37 @@ at::Tensor conv_piece(const ConvPlan& p, const at::Tensor& in, const at::Tensor&
   // ATen sends fp32 convs with batch 1 and B*C*T*H <= 20480 to its im2col path (slow_conv3d),
   // which is what the head pieces, time chunks and deep, small layers of a tokenizer are:
   // oneDNN measured 1.7-5x faster on those (e.g. 1x128x4x32x32, 3x3x3: 9.6 vs 47 ms).
-  if (in.is_cpu() && in.scalar_type() == at::kFloat && at::globalContext().userEnabledMkldnn()) {
+  // (1x1x1 kernels excepted: there the im2col path is a plain GEMM, faster than oneDNN.)
+  if (in.is_cpu() && in.scalar_type() == at::kFloat && at::globalContext().userEnabledMkldnn() &&
+      p.kt * p.kh * p.kw > 1) {
     return at::mkldnn_convolution(in, w, bias, {0, p.ph, p.pw}, {p.st, p.sh, p.sw}, {1, 1, 1},
                                   p.groups);
   }
 #endif
   return at::conv3d(in, w, bias, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, p.groups);
+}
+
+// ATen's oneDNN conv backward (the function its mkldnn_convolution_backward_stub dispatches
+// to, registered alike for every CPU capability), or nullptr where this build has none.
+using MkldnnBackward = std::tuple<at::Tensor, at::Tensor, at::Tensor> (*)(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
+    at::IntArrayRef, int64_t, std::array<bool, 3>);
+
+MkldnnBackward mkldnn_backward_fn() {
+#ifdef BOOTVID_MKLDNN_BACKWARD
+  // The stub's call operator is not exported from libtorch; its per-capability pointers are.
+  return at::native::mkldnn_convolution_backward_stub_DECLARE_DISPATCH_type::DEFAULT;
+#else
+  return nullptr;
+#endif
+}
+
+bool mkldnn_channels_last(const at::Tensor& in, const at::Tensor& w) {
+#ifdef BOOTVID_MKLDNN_BACKWARD
+  return at::native::mkldnn_conv_use_channels_last(in, w);
+#else
+  return layout_of(in) == Layout::NTHWC;
+#endif
 }
 
 }  // namespace
@@ -183,7 +213,7 @@ std::tuple<at::Tensor, at::Tensor> causal_conv3d(const at::Tensor& x, const at::
     const at::Tensor head = padded_range(p, x, cache, 0, (p.h - 1) * p.st + p.kt);
     y.narrow(2, 0, p.h).copy_(conv_piece(p, head, weight, bias));
   }
-  for (const auto& [j0, j1] : body_chunks(p, x)) {
+  for (const auto& [j0, j1] : body_chunks(p, x, chunks_per_call(x))) {
     const at::Tensor in = padded_range(p, x, cache, j0 * p.st, (j1 - 1) * p.st + p.kt);
     y.narrow(2, j0, j1 - j0).copy_(conv_piece(p, in, weight, bias));
   }
@@ -207,7 +237,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   // gx and gfront are written piece by piece: the first piece to reach a frame copies its
   // gradient there, later ones (windows overlap by kt - st frames) add to it. No zero fill
   // and no read-modify-write of the whole gradient.
-  at::Tensor gx = at::empty_like(x, fmt);
+  at::Tensor gx;
   at::Tensor gw = at::zeros_like(weight, at::MemoryFormat::Contiguous);
   at::Tensor gb = p.n_out > 0 ? gy.sum({0, 2, 3, 4}) : at::zeros({p.Cout}, x.options());
   // Gradient with respect to the front frames [0, L).
@@ -239,29 +269,71 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
     route(g.narrow(2, mid - a, b - mid), mid, b, /*add=*/false);
     done = std::max(done, b);
   };
-  auto piece = [&](int64_t j0, int64_t j1) {
-    const int64_t a = j0 * p.st, b = (j1 - 1) * p.st + p.kt;
-    at::Tensor in = padded_range(p, x, cache, a, b);
+  // The input gradient of outputs [j0, j1) (padded frames [j0 * st, (j1 - 1) * st + kt));
+  // the weight gradient is accumulated into gw.
+  auto piece_grad = [&](int64_t j0, int64_t j1) {
+    at::Tensor in = padded_range(p, x, cache, j0 * p.st, (j1 - 1) * p.st + p.kt);
     at::Tensor g = gy.narrow(2, j0, j1 - j0);
+    at::Tensor gi, gwp;
     // ATen's backward picks its im2col path (slow_conv3d_backward) for the same small batch-1
-    // fp32 pieces as the forward (see conv_piece), 1.5-3x slower than oneDNN there; it picks
-    // oneDNN for batch 2, so append a zero sample: it adds nothing to the weight gradient,
-    // and its input gradient is dropped.
-    const bool pad_batch = slow_conv_path(in, weight, p.groups);
-    if (pad_batch) {
-      in = at::cat({in, at::zeros_like(in)});
-      g = at::cat({g, at::zeros_like(g)});
+    // fp32 pieces as the forward (see conv_piece), 1.5-3x slower than oneDNN there except
+    // for 1x1x1 kernels (a plain GEMM): oneDNN's backward runs those pieces instead.
+    if (slow_conv_path(in, weight, p.groups) && p.kt * p.kh * p.kw > 1) {
+      const auto mkldnn_backward = mkldnn_backward_fn();
+      if (mkldnn_backward != nullptr) {
+        const auto mf = mkldnn_channels_last(in, weight) ? at::MemoryFormat::ChannelsLast3d
+                                                         : at::MemoryFormat::Contiguous;
+        const at::Tensor in_c = in.contiguous(mf), g_c = g.contiguous(mf);
+        const at::Tensor w_c = weight.contiguous(mf);
+        const std::array<int64_t, 3> pad{0, p.ph, p.pw}, str{p.st, p.sh, p.sw}, dil{1, 1, 1};
+        std::tie(gi, gwp, std::ignore) = mkldnn_backward(in_c, g_c, w_c, pad, str, dil, p.groups,
+                                                         mask);
+      } else {
+        // Batch 2 sends ATen to oneDNN; a zero sample adds nothing to the weight gradient,
+        // and its input gradient is dropped.
+        std::tie(gi, gwp, std::ignore) = at::convolution_backward(
+            at::cat({g, at::zeros_like(g)}), at::cat({in, at::zeros_like(in)}), weight,
+            std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false, {0, 0, 0},
+            p.groups, mask);
+        gi = gi.narrow(0, 0, 1);
+      }
+    } else {
+      std::tie(gi, gwp, std::ignore) = at::convolution_backward(
+          g, in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false,
+          {0, 0, 0}, p.groups, mask);
     }
-    auto [gi, gwp, unused] = at::convolution_backward(
-        g, in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw},
-        {1, 1, 1}, false, {0, 0, 0}, p.groups, mask);
     gw.add_(gwp);
-    scatter(pad_batch ? gi.narrow(0, 0, 1) : gi, a, b);
+    return gi;
   };
-  if (p.h > 0) piece(0, p.h);
-  for (const auto& [j0, j1] : body_chunks(p, x)) piece(j0, j1);
-  // Frames no window reads (a short tail when st > 1, or all when there is no output).
+  // The backward runs the body in one piece (up to kMaxChunkBytes of output on the CPU):
+  // every piece is a conv backward call, and head + 2 body pieces made a tokenizer training
+  // step 1.47x slower than one piece. When the piece reads exactly x (stride 1, or stride 2
+  // over an odd clip), its input gradient is x's: kept as gx instead of copied, the head's
+  // added to it.
+  const auto body = body_chunks(p, x, 1);
   const int64_t len = p.L + p.T;
+  const bool body_is_x = body.size() == 1 && body[0].first * p.st == p.L &&
+                         (body[0].second - 1) * p.st + p.kt == len;
+  if (body_is_x) {
+    at::Tensor gi = piece_grad(body[0].first, body[0].second);
+    // (Not when it is the first sample of a batch-padded piece: that holds twice the memory.)
+    const bool own = gi.is_contiguous(fmt) && gi.storage().nbytes() == gi.nbytes();
+    gx = own ? gi : gi.clone(fmt);
+    if (p.h > 0) {
+      const int64_t hb = (p.h - 1) * p.st + p.kt;  // head frames [0, hb), hb > L
+      const at::Tensor gh = piece_grad(0, p.h);
+      route(gh.narrow(2, 0, p.L), 0, p.L, /*add=*/false);
+      route(gh.narrow(2, p.L, hb - p.L), p.L, hb, /*add=*/true);
+    } else if (p.L > 0) {
+      gfront.zero_();
+    }
+    done = len;
+  } else {
+    gx = at::empty_like(x, fmt);
+    if (p.h > 0) scatter(piece_grad(0, p.h), 0, (p.h - 1) * p.st + p.kt);
+    for (const auto& [j0, j1] : body) scatter(piece_grad(j0, j1), j0 * p.st, (j1 - 1) * p.st + p.kt);
+  }
+  // Frames no window reads (a short tail when st > 1, or all when there is no output).
   if (done < len) {
     route(at::zeros({p.B, p.Cin, len - done, p.H, p.W}, x.options()), done, len, false);
   }

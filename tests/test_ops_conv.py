@@ -228,6 +228,24 @@ def test_conv_tokenizer_size(device):
     assert torch.equal(nc, x[:, :, -2:])
 
 
+def test_conv_over_the_chunk_cap():
+    """Outputs over 64 MiB run in several time pieces on the CPU (forward and backward), whose
+    gradients are scattered into x's with their overlaps added: the same as the composite."""
+    dtype = torch.float32
+    x = rand(1, 16, 21, 128, 128, seed=6).requires_grad_()
+    w = rand(64, 16, 3, 3, 3, seed=7, scale=0.05).requires_grad_()
+    b = rand(64, seed=8).requires_grad_()
+    y, _ = ops.causal_conv3d(x, w, b, padding=(1, 1))
+    assert y[:, :, 2:].numel() * y.element_size() > 64 << 20  # the body, after the head
+    gy = rand(*y.shape, seed=9)
+    g = torch.autograd.grad(y, (x, w, b), gy)
+    ey, _ = comp.causal_conv3d(x, w, b, padding=(1, 1))
+    eg = torch.autograd.grad(ey, (x, w, b), gy)
+    assert_rel_close(y, ey, dtype, "y", tol=1e-4)
+    for name, a, e in zip(("grad x", "grad weight", "grad bias"), g, eg):
+        assert_rel_close(a, e, dtype, name, tol=1e-4)
+
+
 # ---- dispatch, autocast ---------------------------------------------------------------
 
 @needs_kernels
