@@ -102,6 +102,27 @@ def test_grayscale_alpha_and_odd_sized_videos_work(files, tmp_path, name):
     assert frames.shape == (9, 42, 58, 3)
 
 
+def test_rotated_and_variable_rate_videos_come_out_as_players_show_them(tmp_path):
+    """A portrait phone clip (landscape frames + a -90 degree display matrix) reconstructs
+    upright; a variable-frame-rate clip keeps every frame, at its average rate."""
+    from helpers import moving_frames
+    from odd_videos import write_variable_rate, write_with_display_matrix
+
+    from bootvid.data import probe_video
+
+    frames = moving_frames(9, 24, 40).numpy()
+    cases = [(write_with_display_matrix(tmp_path / "portrait.mp4", frames, -90), (9, 40, 24)),
+             (write_variable_rate(tmp_path / "vfr.mkv", frames, [40, 40, 120] * 3), (9, 24, 40))]
+    for src, (count, height, width) in cases:
+        info = probe_video(src)
+        assert (info.frames, info.height, info.width) == (count, height, width)
+        out = tmp_path / f"rec-{os.path.basename(src)}.mkv"
+        assert main(["reconstruct", src, str(out), "--codec", "ffv1", "--no-progress"]) == 0
+        rec = probe_video(out)
+        assert (rec.frames, rec.height, rec.width, rec.rotation) == (count, height, width, 0)
+        assert rec.fps == pytest.approx(info.fps, rel=0.01)
+
+
 def _tok():
     import torch
 

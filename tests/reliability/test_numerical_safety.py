@@ -125,3 +125,26 @@ def test_fp16_overflow_is_an_error_not_black_frames():
         for chunk in (None, 1):
             with pytest.raises(FloatingPointError, match="float16 overflow .* black frames"):
                 half.decode((z * 1e4).half(), chunk_latents=chunk)
+
+
+def test_fp16_encode_overflow_is_an_error_not_nan_latents():
+    """The encoder's inputs are bounded, but a model whose activations overflow float16 (here:
+    its first conv scaled 10^5) would return NaN latents; encoding raises instead, whole-clip
+    and streamed. At normal scale fp16 encoding matches fp32."""
+    from bootvid.tokenizer import TokenizerConfig, VideoTokenizer
+
+    torch.manual_seed(0)
+    tok = VideoTokenizer(TokenizerConfig.preset("tiny", base_channels=16, norm_groups=4)).eval()
+    x = torch.rand(1, 3, 5, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        ref = tok.encode(x).mean
+        half = tok.half()
+        torch.testing.assert_close(half.encode(x.half()).mean.float(), ref, rtol=0, atol=3e-2)
+        first = next(m for m in half.encoder.modules() if isinstance(getattr(m, "weight", None),
+                                                                    torch.Tensor)
+                     and m.weight.dim() == 5)
+        first.weight.mul_(1e5)
+        for chunk in (None, 4):
+            with pytest.raises(FloatingPointError,
+                               match=r"encode: float16 overflow \(non-finite latents\)"):
+                half.encode(x.half(), chunk_frames=chunk)

@@ -65,3 +65,37 @@ def test_two_process_gradient_equals_single_process_gradient(tmp_path):
     assert sum('"step": 2,' in line and '"loss"' in line for line in log) == 1
     assert os.path.isfile(run / "model" / "model.safetensors")
     assert "world size 2" in log[0]
+
+
+_GROUPS_BY_HAND = textwrap.dedent("""
+    import sys, torch, torch.distributed as dist
+    from bootvid.train.distributed import init_distributed, shutdown_distributed
+    for group in range(2):  # `bootvid latents`, then training, in one process
+        ctx = init_distributed("cpu")
+        t = torch.tensor([float(ctx.rank + 1 + 10 * group)])
+        dist.all_reduce(t)
+        print(f"group {group}: {t.item()}", flush=True)
+        shutdown_distributed()
+""")
+
+
+def test_two_groups_in_turn_without_torchrun(tmp_path):
+    """Launchers other than torchrun (SLURM scripts, mpirun) set RANK / WORLD_SIZE /
+    MASTER_* by hand: rank 0 hosts the store itself, and a second group in the same process
+    (after the first is shut down) binds MASTER_PORT again and keeps its keys apart."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "groups.py"
+    script.write_text(_GROUPS_BY_HAND)
+    procs = [subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                        "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
+                        "OMP_NUM_THREADS": "1"}) for r in (0, 1)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    for out in outs:
+        assert "group 0: 3.0" in out and "group 1: 23.0" in out, out

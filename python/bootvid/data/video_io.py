@@ -15,6 +15,11 @@ counting from the beginning: correct, but slower.
 ``VideoWriter`` encodes frames as they come, so that a video of any length goes through one
 chunk at a time; ``write_video`` writes a clip held in memory with a ``VideoWriter``.
 
+Frames come out as players show them: a display matrix in the file (phones record portrait
+video as landscape frames plus a rotation) is applied, in quarter turns and a mirror, as
+ffmpeg's autorotation does; ``probe_video`` reports the size after it. Variable frame rates
+are not resampled: the frames are the decoded ones in order, and ``fps`` is the average rate.
+
 PyAV (``pip install av``) is imported only inside the functions that need it, so
 ``import bootvid.data`` works without it.
 """
@@ -54,10 +59,13 @@ class VideoReadError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What ``probe_video`` learns from a file's headers (nothing is decoded).
+    """What ``probe_video`` learns from a file's headers (and its first frame).
 
-    ``frames`` comes from the container when it records it, else it is estimated from the
-    duration and frame rate (``frames_estimated``), and may then be off by a frame or two."""
+    ``frames`` comes from the container when it records it, else from counting the packets
+    (``frames_estimated``; equal to the decoded frames except in damaged files).
+    ``width`` and ``height`` are those of the frames as read, upright: ``rotation`` (degrees
+    counterclockwise, a multiple of 90) and ``mirrored`` (left-right, after the rotation) say
+    how the stored frames were turned to get them. ``fps`` is the average frame rate."""
 
     path: str
     frames: int
@@ -65,6 +73,8 @@ class VideoInfo:
     width: int
     height: int
     frames_estimated: bool = False
+    rotation: int = 0
+    mirrored: bool = False
 
 
 def _import_av():
@@ -102,8 +112,12 @@ def _frame_rate(stream) -> Fraction | None:
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Frame count, frame rate and size of ``path`` from its headers (no decoding).
+    """Frame count, frame rate and size of ``path``, as the frames will be read.
 
+    The count and rate come from the headers; containers that record no frame count (mkv,
+    webm) have their packets counted instead (demuxing, no decoding), and their rate is the
+    count over the duration when that differs from the header's (a variable frame rate).
+    The first frame is decoded for its display matrix (the size is the upright one).
     Raises ``VideoReadError`` naming the file when it cannot be opened, has no video stream
     or has no frames; ``FileNotFoundError`` when it does not exist."""
     av = _import_av()
@@ -113,27 +127,86 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         rate = _frame_rate(stream)
         width, height = stream.codec_context.width, stream.codec_context.height
         frames, estimated = int(stream.frames or 0), False
-        if frames <= 0 and rate is not None:
-            # Containers like mkv/webm do not store a frame count: estimate from the duration.
+        if frames <= 0:
             if stream.duration is not None and stream.time_base is not None:
                 seconds = Fraction(stream.duration) * stream.time_base
             elif container.duration is not None:
                 seconds = Fraction(container.duration, 1_000_000)  # AV_TIME_BASE units
             else:
                 seconds = Fraction(0)
-            frames, estimated = int(round(seconds * rate)), True
+            frames, estimated = _count_packets(av, container, stream), True
+            if frames and seconds > 0:
+                average = Fraction(frames) / seconds
+                if rate is None or abs(average / rate - 1) > 0.01:
+                    rate = average
+            elif rate is not None:
+                frames = int(round(seconds * rate))  # unreadable packets: from the duration
     if frames <= 0:
         raise VideoReadError(f"{path!r} has no video frames (the container records neither a "
                              f"frame count nor a duration and frame rate)")
     if not width or not height:
         raise VideoReadError(f"{path!r}: the video stream has no frame size ({width}x{height})")
+    turns, mirrored = _first_frame_orientation(av, path)
+    if turns % 2:
+        width, height = height, width
     return VideoInfo(path=path, frames=frames, fps=float(rate) if rate else 0.0,
-                     width=int(width), height=int(height), frames_estimated=estimated)
+                     width=int(width), height=int(height), frames_estimated=estimated,
+                     rotation=90 * turns, mirrored=mirrored)
+
+
+def _count_packets(av, container, stream) -> int:
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            count += packet.size > 0  # not the flush packet at the end
+    except (av.FFmpegError, OSError):
+        pass  # damaged further on: the readers report it
+    return count
+
+
+def _first_frame_orientation(av, path: str) -> tuple[int, bool]:
+    # The display matrix reaches us on decoded frames (PyAV does not expose the stream's).
+    try:
+        container, stream = _open_input(av, path)
+        with container:
+            frame = next(container.decode(stream), None)
+    except (VideoReadError, av.FFmpegError, OSError):
+        return 0, False  # reading the frames will report what is wrong
+    return (0, False) if frame is None else _orientation(frame)
+
+
+def _orientation(frame) -> tuple[int, bool]:
+    """(quarter turns counterclockwise, then a left-right mirror) that show ``frame`` upright.
+
+    The display matrix (libavutil/display.h) is a rotation, times a negated first column
+    when mirrored (``av_display_matrix_flip``): the sign of its determinant tells which, and
+    the angle is ``av_display_rotation_get``'s of the rotation part, rounded to quarter turns
+    (other angles would need resampling)."""
+    matrix = None
+    for data in getattr(frame, "side_data", ()):
+        if getattr(data.type, "name", "") == "DISPLAYMATRIX":
+            matrix = np.frombuffer(bytes(data), dtype=np.int32)[:9].astype(np.float64)
+            break
+    if matrix is None or len(matrix) < 9:
+        return 0, False
+    a, b, c, d = matrix[0], matrix[1], matrix[3], matrix[4]
+    mirrored = bool(a * d - b * c < 0)
+    if mirrored:
+        a, c = -a, -c
+    if a == 0 and b == 0:
+        return 0, False  # a degenerate matrix: nothing to apply
+    angle = -math.degrees(math.atan2(b, a))
+    return round(angle / 90) % 4, mirrored
 
 
 def _to_rgb(frame) -> np.ndarray:
-    # to_ndarray converts any pixel format (gray, rgba, yuv, pal8, ...) to packed rgb24.
-    return frame.to_ndarray(format="rgb24")
+    # to_ndarray converts any pixel format (gray, rgba, yuv, pal8, ...) to packed rgb24; the
+    # result is a view when turned (the callers copy it into their arrays).
+    rgb = frame.to_ndarray(format="rgb24")
+    turns, mirrored = _orientation(frame)
+    if turns:
+        rgb = np.rot90(rgb, turns)
+    return rgb[:, ::-1] if mirrored else rgb
 
 
 def _stack(path: str, frames: list[np.ndarray]) -> torch.Tensor:

@@ -55,6 +55,9 @@ class DiTTrainConfig(SectionedConfig):
     optim: OptimConfig = field(default_factory=_dit_optim)
     run: RunConfig = field(default_factory=_dit_run)
 
+    INPUT_PATHS = ("data.latents",)
+    PATH_HINTS = {"data.latents": "make a latent cache with `bootvid latents`"}
+
     def __post_init__(self) -> None:
         self.validate()
 

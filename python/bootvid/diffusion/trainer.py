@@ -38,6 +38,9 @@ class DiTTrainer(TrainingLoop):
     def __init__(self, config: DiTTrainConfig, run_dir: str | os.PathLike, *,
                  resume: bool = False, dataset: Dataset | None = None, progress: bool = True,
                  hooks=()) -> None:
+        # Input paths absolute and checked before anything runs (the saved config then works
+        # from any directory).
+        config = config.with_resolved_paths()
         state = self._setup_run(config, run_dir, resume, progress, hooks)
         if dataset is None:
             if not config.data.latents:

@@ -135,6 +135,9 @@ class VideoTokenizer(nn.Module):
     # ---- encode / decode ----------------------------------------------------------------
 
     def _posterior(self, moments: torch.Tensor) -> DiagonalGaussian:
+        from .streaming import check_fp16_overflow
+
+        check_fp16_overflow(moments, "encode")  # before the log-variance clamp hides an inf
         return DiagonalGaussian(moments, logvar_min=self.config.logvar_min,
                                 logvar_max=self.config.logvar_max)
 

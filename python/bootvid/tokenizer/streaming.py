@@ -195,12 +195,16 @@ class StreamEncoder:
 
 def check_fp16_overflow(x: torch.Tensor, where: str) -> None:
     """float16 activations overflow at 65504 and turn into inf / NaN: decoded video would be
-    written as black frames (what peer VAEs do in fp16). Raise instead, saying what to use."""
+    written as black frames (what peer VAEs do in fp16), latents would poison whatever trains
+    on them. Raise instead, saying what to use."""
     if x.dtype == torch.float16 and not bool(torch.isfinite(x).all()):
+        what = ("non-finite values, which would be written as black frames" if where == "decode"
+                else "non-finite latents")
+        hint = ("check that the latents come from this tokenizer" if where == "decode"
+                else "check that the video is in [-1, 1]")
         raise FloatingPointError(
-            f"{where}: float16 overflow (non-finite values, which would be written as black "
-            "frames); run the tokenizer in bfloat16 or float32 (tok.to(torch.bfloat16)), or "
-            "check that the latents come from this tokenizer")
+            f"{where}: float16 overflow ({what}); run the tokenizer in bfloat16 or float32 "
+            f"(tok.to(torch.bfloat16)), or {hint}")
 
 
 class StreamDecoder:

@@ -8,9 +8,9 @@
 The command line does the same: ``bootvid train`` and ``bootvid grow``.
 """
 
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, ConfigPathError, TrainConfig
 from .rundir import load_tokenizer, resolve_model_dir
 from .trainer import Trainer, TrainResult, build_dataset
 
-__all__ = ["ConfigError", "TrainConfig", "TrainResult", "Trainer", "build_dataset",
-           "load_tokenizer", "resolve_model_dir"]
+__all__ = ["ConfigError", "ConfigPathError", "TrainConfig", "TrainResult", "Trainer",
+           "build_dataset", "load_tokenizer", "resolve_model_dir"]

@@ -22,6 +22,10 @@ class ConfigError(ValueError):
     """A training config that cannot be used; the message names the key and the rule."""
 
 
+class ConfigPathError(ConfigError, FileNotFoundError):
+    """A path a config names does not exist (the message names the key)."""
+
+
 @dataclass
 class ModelConfig:
     """The tokenizer trained by ``bootvid train`` (``bootvid grow`` builds on ``--from``)."""
@@ -147,6 +151,46 @@ class SectionedConfig:
 
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
+    #: Keys naming files or folders the run reads (``data.path`` may be a list of them).
+    #: Outputs are never named by a config: everything is written under the run directory.
+    INPUT_PATHS: tuple[str, ...] = ()
+    #: Input keys that may also name a shipped model (``tiny-4x``) instead of a path.
+    MODEL_NAME_KEYS: tuple[str, ...] = ()
+    #: What to say, per key, after "does not exist".
+    PATH_HINTS: dict[str, str] = {}
+
+    def with_resolved_paths(self):
+        """A copy whose input paths are absolute (``~`` expanded; relative ones are taken from
+        the current directory), each checked to exist: the run directory's saved config then
+        names the same files wherever ``--resume`` is run from."""
+        from ..pretrained import SHIPPED
+
+        d = self.to_dict()
+        for dotted in self.INPUT_PATHS:
+            section, _, key = dotted.partition(".")
+            value = d[section][key]
+            if value is None:
+                continue
+            paths = [value] if isinstance(value, str) else list(value)
+            resolved = []
+            for path in paths:
+                if not isinstance(path, str) or not path:
+                    raise ConfigError(f"{dotted}: expected a path, got {path!r}")
+                if dotted in self.MODEL_NAME_KEYS and path in SHIPPED:
+                    resolved.append(path)
+                    continue
+                full = os.path.abspath(os.path.expanduser(path))
+                if not os.path.exists(full):
+                    where = ("" if os.path.isabs(path) else
+                             f" (relative paths are taken from the current directory, "
+                             f"{os.getcwd()})")
+                    hint = self.PATH_HINTS.get(dotted, "")
+                    raise ConfigPathError(f"{dotted}: {path!r} does not exist{where}"
+                                          + (f"; {hint}" if hint else ""))
+                resolved.append(full)
+            d[section][key] = resolved[0] if isinstance(value, str) else resolved
+        return type(self).from_dict(d)
+
     def merged(self, overrides: dict):
         """A copy with ``{"section.key": value}`` overrides applied (and validated)."""
         d = self.to_dict()
@@ -205,6 +249,16 @@ class TrainConfig(SectionedConfig):
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     grow: GrowConfig = field(default_factory=GrowConfig)
+
+    INPUT_PATHS = ("data.path", "model.init_from", "loss.lpips_path", "loss.lpips_backbone")
+    MODEL_NAME_KEYS = ("model.init_from",)
+    PATH_HINTS = {
+        "model.init_from": "give a save_pretrained directory, a training run or a shipped "
+                           "model (tiny-4x, tiny-8x, tiny-16x)",
+        "loss.lpips_path": "LPIPS-VGG weights are read from a local file (nothing is "
+                           "downloaded); or set loss.perceptual: 0",
+        "loss.lpips_backbone": "torchvision's vgg16 ImageNet weights, from a local file "
+                               "(nothing is downloaded)"}
 
     def __post_init__(self) -> None:
         self.validate()
