@@ -101,3 +101,40 @@ def test_variable_frame_rate_gives_every_frame_in_order(tmp_path, ext, make_fram
         np.testing.assert_array_equal(got, ref[start:start + (count - 1) * stride + 1:stride])
     np.testing.assert_array_equal(
         np.concatenate([c.numpy() for c in iter_frames(path, chunk_frames=7)]), ref)
+
+
+def test_an_odd_angle_is_rounded_to_a_quarter_turn_with_a_warning(tmp_path):
+    frames = oriented_frames()
+    path = write_with_display_matrix(tmp_path / "tilted.mp4", frames, 80)
+    with pytest.warns(UserWarning, match=r"rotates by 80.0 degrees; frames are turned by 90"):
+        info = probe_video(path)
+    assert info.rotation == 90 and (info.height, info.width) == (W, H)
+    assert read_frames(path, 0, 2).shape == (2, W, H, 3)
+
+
+def test_the_rate_of_an_mkv_ignores_a_longer_audio_track(tmp_path, make_frames):
+    """mkv stores no frame count and often no video duration: the rate comes from the video
+    packets' time span, not from the container's duration (which the audio can extend)."""
+    frames = make_frames(40, 32, 48)
+    path = str(tmp_path / "with_audio.mkv")
+    c = av.open(path, "w")
+    v = c.add_stream("libx264", rate=25)
+    v.width, v.height, v.pix_fmt = 48, 32, "yuv420p"
+    a = c.add_stream("pcm_s16le", rate=8000, layout="mono")
+    for f in frames:
+        for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+            c.mux(p)
+    for p in v.encode():
+        c.mux(p)
+    samples = np.zeros((1, 8000 * 2), np.int16)  # 2 s of audio against 1.6 s of video
+    af = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+    af.sample_rate, af.pts = 8000, 0
+    for p in a.encode(af):
+        c.mux(p)
+    for p in a.encode():
+        c.mux(p)
+    c.close()
+    with av.open(path) as check:
+        assert check.duration / 1e6 > 1.9  # the container's duration is the audio's
+    info = probe_video(path)
+    assert info.frames_estimated and (info.frames, info.fps) == (40, 25.0)

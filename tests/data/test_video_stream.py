@@ -56,7 +56,8 @@ def test_iter_frames_max_frames(videos, name):
 def test_iter_frames_decodes_one_chunk_at_a_time(videos, monkeypatch):
     decoded = []
     to_rgb = video_io._to_rgb
-    monkeypatch.setattr(video_io, "_to_rgb", lambda frame: decoded.append(1) or to_rgb(frame))
+    monkeypatch.setattr(video_io, "_to_rgb",
+                        lambda frame, *turn: decoded.append(1) or to_rgb(frame, *turn))
     it = iter_frames(videos["h264.mp4"], chunk_frames=5)
     assert decoded == []  # nothing decoded before the first chunk is asked for
     first = next(it)

@@ -24,12 +24,12 @@ def _snapshot(root) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _bootvid(sandbox, *args):
+def _bootvid(sandbox, *args, cwd=None):
     env = dict(os.environ, HOME=str(sandbox / "home"), TMPDIR=str(sandbox / "tmp"),
                XDG_CACHE_HOME=str(sandbox / "home" / ".cache"),
                MPLCONFIGDIR=str(sandbox / "home" / ".mpl"), PYTHONDONTWRITEBYTECODE="1")
     r = subprocess.run([sys.executable, "-c", "import sys; from bootvid.cli.main import main; "
-                        "sys.exit(main(sys.argv[1:]))", *args], cwd=sandbox, env=env,
+                        "sys.exit(main(sys.argv[1:]))", *args], cwd=cwd or sandbox, env=env,
                        capture_output=True, text=True, timeout=600)
     return r
 
@@ -67,12 +67,13 @@ def test_training_writes_only_under_out(sandbox):
     # The saved config names the data by its absolute path: --resume works from anywhere.
     saved = (sandbox / "runs" / "t" / "train_config.yaml").read_text()
     assert f"path: {sandbox / 'data'}" in saved
-    elsewhere = sandbox / "home"
-    r = subprocess.run([sys.executable, "-c", "import sys; from bootvid.cli.main import main; "
-                        "sys.exit(main(sys.argv[1:]))", "train", "--resume", "--out",
-                        str(sandbox / "runs" / "t"), "--max-steps", "3", "--no-progress"],
-                       cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    # ... and from another directory, still writing only under --out.
+    before = _snapshot(sandbox)
+    r = _bootvid(sandbox, "train", "--resume", "--out", str(sandbox / "runs" / "t"),
+                 "--max-steps", "3", "--no-progress", cwd=sandbox / "home")
     assert r.returncode == 0, r.stderr[-3000:]
+    new = _new_or_changed(before, _snapshot(sandbox), ("runs/t/",))
+    assert not new, new
 
 
 def test_latents_and_dit_training_write_only_under_out(sandbox):
@@ -117,3 +118,25 @@ def test_config_paths_are_checked_before_anything_runs(sandbox, capsys, monkeypa
     err = capsys.readouterr().err
     assert err.startswith("bootvid: error: ") and message in err, err
     assert _snapshot(sandbox) == before  # nothing written, no run directory
+
+
+def test_which_config_paths_are_checked(tmp_path, monkeypatch):
+    """Only the inputs a run reads must exist: init_from for a new run (a resumed one starts
+    from its checkpoint), the LPIPS files with a perceptual loss. A local folder wins over a
+    shipped model of the same name, as when loading."""
+    from bootvid.train import ConfigPathError, TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig.from_dict({"model": {"init_from": "gone"},
+                                 "loss": {"perceptual": 0.0, "lpips_path": "no.pth"}})
+    with pytest.raises(ConfigPathError, match="model.init_from: 'gone' does not exist"):
+        cfg.with_resolved_paths()
+    resumed = cfg.with_resolved_paths(resume=True)
+    assert resumed.model.init_from == str(tmp_path / "gone")  # absolute, not checked
+    assert resumed.loss.lpips_path == str(tmp_path / "no.pth")
+    with pytest.raises(ConfigPathError, match="loss.lpips_path: 'no.pth' does not exist"):
+        cfg.merged({"loss.perceptual": 0.1, "model.init_from": None}).with_resolved_paths()
+    shipped = TrainConfig.from_dict({"model": {"init_from": "tiny-4x"}})
+    assert shipped.with_resolved_paths().model.init_from == "tiny-4x"
+    os.makedirs(tmp_path / "tiny-4x")
+    assert shipped.with_resolved_paths().model.init_from == str(tmp_path / "tiny-4x")

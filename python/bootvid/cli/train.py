@@ -93,9 +93,9 @@ def resolve_with_resume(args: argparse.Namespace, config_cls, config_file: str, 
         saved_path = os.path.join(args.out, config_file)
         if not os.path.isfile(saved_path):
             raise FileNotFoundError(f"--resume: {args.out} is not a training run (no {config_file})")
-        saved = config_cls.from_yaml(saved_path).with_resolved_paths()
+        saved = config_cls.from_yaml(saved_path).with_resolved_paths(resume=True)
         given = config_cls.from_yaml(args.config) if args.config else saved
-        cfg = given.merged(flags).with_resolved_paths()
+        cfg = given.merged(flags).with_resolved_paths(resume=True)
         a, b = _flatten(saved.to_dict()), _flatten(cfg.to_dict())
         changed = sorted(k for k in a if a[k] != b[k] and k not in _RESUMABLE_CHANGES)
         if changed:

@@ -116,8 +116,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 
     The count and rate come from the headers; containers that record no frame count (mkv,
     webm) have their packets counted instead (demuxing, no decoding), and their rate is the
-    count over the duration when that differs from the header's (a variable frame rate).
-    The first frame is decoded for its display matrix (the size is the upright one).
+    count over the video's time span when that differs from the header's (a variable frame
+    rate). The first frame is decoded for its display matrix (the size is the upright one).
     Raises ``VideoReadError`` naming the file when it cannot be opened, has no video stream
     or has no frames; ``FileNotFoundError`` when it does not exist."""
     av = _import_av()
@@ -128,25 +128,18 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         frames, estimated = int(stream.frames or 0), False
         if frames <= 0:
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = Fraction(stream.duration) * stream.time_base
-            elif container.duration is not None:
-                seconds = Fraction(container.duration, 1_000_000)  # AV_TIME_BASE units
-            else:
-                seconds = Fraction(0)
-            frames, estimated = _count_packets(av, container, stream), True
+            frames, seconds = _count_packets(av, container, stream)
+            estimated = True
             if frames and seconds > 0:
                 average = Fraction(frames) / seconds
                 if rate is None or abs(average / rate - 1) > 0.01:
                     rate = average
-            elif rate is not None:
-                frames = int(round(seconds * rate))  # unreadable packets: from the duration
     if frames <= 0:
         raise VideoReadError(f"{path!r} has no video frames (the container records neither a "
                              f"frame count nor a duration and frame rate)")
     if not width or not height:
         raise VideoReadError(f"{path!r}: the video stream has no frame size ({width}x{height})")
-    turns, mirrored = _first_frame_orientation(av, path)
+    turns, mirrored = _file_orientation(av, path)
     if turns % 2:
         width, height = height, width
     return VideoInfo(path=path, frames=frames, fps=float(rate) if rate else 0.0,
@@ -154,34 +147,58 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                      rotation=90 * turns, mirrored=mirrored)
 
 
-def _count_packets(av, container, stream) -> int:
-    count = 0
+def _count_packets(av, container, stream) -> tuple[int, Fraction]:
+    """The video packets, counted, and the time they span in seconds (from the first pts to
+    the end of the last packet: the container's duration would count the audio too)."""
+    count, first, end = 0, None, None
     try:
         for packet in container.demux(stream):
-            count += packet.size > 0  # not the flush packet at the end
+            if packet.size == 0:
+                continue  # the flush packet at the end
+            count += 1
+            if packet.pts is not None:
+                first = packet.pts if first is None else min(first, packet.pts)
+                stop = packet.pts + (packet.duration or 0)
+                end = stop if end is None else max(end, stop)
     except (av.FFmpegError, OSError):
         pass  # damaged further on: the readers report it
-    return count
+    if first is None or end is None or stream.time_base is None or end <= first:
+        return count, Fraction(0)
+    return count, (end - first) * stream.time_base
 
 
-def _first_frame_orientation(av, path: str) -> tuple[int, bool]:
-    # The display matrix reaches us on decoded frames (PyAV does not expose the stream's).
-    try:
-        container, stream = _open_input(av, path)
-        with container:
-            frame = next(container.decode(stream), None)
-    except (VideoReadError, av.FFmpegError, OSError):
-        return 0, False  # reading the frames will report what is wrong
-    return (0, False) if frame is None else _orientation(frame)
+# Per file (keyed by size and mtime, like _ORIGINS): (quarter turns, mirrored).
+_ORIENTATIONS: dict[tuple[str, int, int], tuple[int, bool]] = {}
 
 
-def _orientation(frame) -> tuple[int, bool]:
+def _file_orientation(av, path: str) -> tuple[int, bool]:
+    """How to turn ``path``'s frames upright: decided once per file, from its first decoded
+    frame (the display matrix reaches us on decoded frames; PyAV does not expose the
+    stream's), and applied to every frame alike so a clip never mixes orientations."""
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _ORIENTATIONS:
+        if len(_ORIENTATIONS) > 100_000:
+            _ORIENTATIONS.clear()
+        frame = None
+        try:
+            container, stream = _open_input(av, path)
+            with container:
+                frame = next(container.decode(stream), None)
+        except (VideoReadError, av.FFmpegError, OSError):
+            pass  # reading the frames will report what is wrong
+        _ORIENTATIONS[key] = (0, False) if frame is None else _orientation(frame, path)
+    return _ORIENTATIONS[key]
+
+
+def _orientation(frame, path: str) -> tuple[int, bool]:
     """(quarter turns counterclockwise, then a left-right mirror) that show ``frame`` upright.
 
     The display matrix (libavutil/display.h) is a rotation, times a negated first column
     when mirrored (``av_display_matrix_flip``): the sign of its determinant tells which, and
-    the angle is ``av_display_rotation_get``'s of the rotation part, rounded to quarter turns
-    (other angles would need resampling)."""
+    the angle is ``av_display_rotation_get``'s of the rotation part. Other angles than
+    quarter turns (which would need resampling; cameras do not write them) are rounded, with
+    a warning."""
     matrix = None
     for data in getattr(frame, "side_data", ()):
         if getattr(data.type, "name", "") == "DISPLAYMATRIX":
@@ -190,20 +207,24 @@ def _orientation(frame) -> tuple[int, bool]:
     if matrix is None or len(matrix) < 9:
         return 0, False
     a, b, c, d = matrix[0], matrix[1], matrix[3], matrix[4]
+    if math.hypot(a, c) == 0 or math.hypot(b, d) == 0:
+        return 0, False  # degenerate: ffmpeg applies no rotation either
     mirrored = bool(a * d - b * c < 0)
     if mirrored:
         a, c = -a, -c
-    if a == 0 and b == 0:
-        return 0, False  # a degenerate matrix: nothing to apply
     angle = -math.degrees(math.atan2(b, a))
-    return round(angle / 90) % 4, mirrored
+    turns = math.floor(angle / 90 + 0.5)
+    if abs(angle - 90 * turns) > 1:
+        warnings.warn(f"{path!r}: the display matrix rotates by {angle:.1f} degrees; frames are "
+                      f"turned by {90 * turns} (quarter turns only)", stacklevel=2)
+    return turns % 4, mirrored
 
 
-def _to_rgb(frame) -> np.ndarray:
+def _to_rgb(frame, orientation: tuple[int, bool]) -> np.ndarray:
     # to_ndarray converts any pixel format (gray, rgba, yuv, pal8, ...) to packed rgb24; the
     # result is a view when turned (the callers copy it into their arrays).
     rgb = frame.to_ndarray(format="rgb24")
-    turns, mirrored = _orientation(frame)
+    turns, mirrored = orientation
     if turns:
         rgb = np.rot90(rgb, turns)
     return rgb[:, ::-1] if mirrored else rgb
@@ -221,12 +242,13 @@ def _read_from_beginning(av, path: str, start: int, count: int, stride: int) -> 
     """The reference: decode every frame from the start, counting them."""
     wanted_last = start + (count - 1) * stride
     out: list[np.ndarray] = []
+    orientation = _file_orientation(av, path)
     container, stream = _open_input(av, path)
     with container:
         index = -1
         for index, frame in enumerate(container.decode(stream)):
             if index >= start and (index - start) % stride == 0:
-                out.append(_to_rgb(frame))
+                out.append(_to_rgb(frame, orientation))
                 if index == wanted_last:
                     return _stack(path, out)
     available = index + 1
@@ -283,6 +305,7 @@ def _regular_origin(av, container, stream, path: str,
 def _read_after_seek(av, path: str, start: int, count: int, stride: int) -> torch.Tensor:
     wanted_last = start + (count - 1) * stride
     out: list[np.ndarray] = []
+    orientation = _file_orientation(av, path)
     container, stream = _open_input(av, path)
     with container:
         # The nominal rate (r_frame_rate) names whole frames in constant-rate files; where the
@@ -317,7 +340,7 @@ def _read_after_seek(av, path: str, start: int, count: int, stride: int) -> torc
                 raise _SeekUnreliable
             previous = index
             if index >= start and (index - start) % stride == 0:
-                out.append(_to_rgb(frame))
+                out.append(_to_rgb(frame, orientation))
                 if index == wanted_last:
                     return _stack(path, out)
     # The stream ended early; the counting reader says how many frames there really are.
@@ -374,13 +397,14 @@ def iter_frames(path: str | os.PathLike, chunk_frames: int = 16,
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"iter_frames: {name} must be an integer >= 1"
                              f"{' or None' if allow_none else ''}, got {value!r}")
+    orientation = _file_orientation(av, path)
     container, stream = _open_input(av, path)
     return _decode_chunks(av, path, container, stream, int(chunk_frames),
-                          None if max_frames is None else int(max_frames))
+                          None if max_frames is None else int(max_frames), orientation)
 
 
 def _decode_chunks(av, path: str, container, stream, chunk_frames: int,
-                   max_frames: int | None) -> Iterator[torch.Tensor]:
+                   max_frames: int | None, orientation: tuple[int, bool]) -> Iterator[torch.Tensor]:
     with container:
         decoded = container.decode(stream)
         shape: tuple[int, ...] | None = None  # of every frame, fixed by the first one
@@ -391,7 +415,7 @@ def _decode_chunks(av, path: str, container, stream, chunk_frames: int,
                 frame = next(decoded, None)
                 if frame is None:
                     break
-                rgb = _to_rgb(frame)
+                rgb = _to_rgb(frame, orientation)
             except (av.FFmpegError, OSError) as e:
                 raise VideoReadError(f"cannot decode video {path!r}: {_reason(e)}") from e
             if shape is None:

@@ -40,7 +40,7 @@ class DiTTrainer(TrainingLoop):
                  hooks=()) -> None:
         # Input paths absolute and checked before anything runs (the saved config then works
         # from any directory).
-        config = config.with_resolved_paths()
+        config = config.with_resolved_paths(resume)
         state = self._setup_run(config, run_dir, resume, progress, hooks)
         if dataset is None:
             if not config.data.latents:

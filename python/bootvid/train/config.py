@@ -159,13 +159,19 @@ class SectionedConfig:
     #: What to say, per key, after "does not exist".
     PATH_HINTS: dict[str, str] = {}
 
-    def with_resolved_paths(self):
+    def unused_paths(self, resume: bool) -> set[str]:
+        """Input keys this run does not read (their paths are not checked)."""
+        return set()
+
+    def with_resolved_paths(self, resume: bool = False):
         """A copy whose input paths are absolute (``~`` expanded; relative ones are taken from
-        the current directory), each checked to exist: the run directory's saved config then
-        names the same files wherever ``--resume`` is run from."""
+        the current directory) and checked to exist, except those this run does not read
+        (see :meth:`unused_paths`; ``resume``: a resumed run): the run directory's saved config
+        then names the same files wherever ``--resume`` is run from."""
         from ..pretrained import SHIPPED
 
         d = self.to_dict()
+        unused = self.unused_paths(resume)
         for dotted in self.INPUT_PATHS:
             section, _, key = dotted.partition(".")
             value = d[section][key]
@@ -176,17 +182,20 @@ class SectionedConfig:
             for path in paths:
                 if not isinstance(path, str) or not path:
                     raise ConfigError(f"{dotted}: expected a path, got {path!r}")
-                if dotted in self.MODEL_NAME_KEYS and path in SHIPPED:
-                    resolved.append(path)
-                    continue
                 full = os.path.abspath(os.path.expanduser(path))
                 if not os.path.exists(full):
-                    where = ("" if os.path.isabs(path) else
-                             f" (relative paths are taken from the current directory, "
-                             f"{os.getcwd()})")
-                    hint = self.PATH_HINTS.get(dotted, "")
-                    raise ConfigPathError(f"{dotted}: {path!r} does not exist{where}"
-                                          + (f"; {hint}" if hint else ""))
+                    # A local directory wins over a shipped model of the same name, as in
+                    # resolve_model_dir.
+                    if dotted in self.MODEL_NAME_KEYS and path in SHIPPED:
+                        resolved.append(path)
+                        continue
+                    if dotted not in unused:
+                        where = ("" if os.path.isabs(path) else
+                                 f" (relative paths are taken from the current directory, "
+                                 f"{os.getcwd()})")
+                        hint = self.PATH_HINTS.get(dotted, "")
+                        raise ConfigPathError(f"{dotted}: {path!r} does not exist{where}"
+                                              + (f"; {hint}" if hint else ""))
                 resolved.append(full)
             d[section][key] = resolved[0] if isinstance(value, str) else resolved
         return type(self).from_dict(d)
@@ -252,6 +261,13 @@ class TrainConfig(SectionedConfig):
 
     INPUT_PATHS = ("data.path", "model.init_from", "loss.lpips_path", "loss.lpips_backbone")
     MODEL_NAME_KEYS = ("model.init_from",)
+
+    def unused_paths(self, resume: bool) -> set[str]:
+        # A resumed run starts from its checkpoint, not from init_from; LPIPS weights are
+        # read only with a perceptual loss.
+        return ({"model.init_from"} if resume else set()) | (
+            {"loss.lpips_path", "loss.lpips_backbone"} if self.loss.perceptual == 0 else set())
+
     PATH_HINTS = {
         "model.init_from": "give a save_pretrained directory, a training run or a shipped "
                            "model (tiny-4x, tiny-8x, tiny-16x)",

@@ -82,7 +82,7 @@ class Trainer(TrainingLoop):
                  dataset: Dataset | None = None, progress: bool = True, hooks=()) -> None:
         # Input paths absolute and checked before anything runs (the saved config then works
         # from any directory).
-        config = config.with_resolved_paths()
+        config = config.with_resolved_paths(resume)
         state = self._setup_run(config, run_dir, resume, progress, hooks)
         if self.bf16 and self.device.type == "cpu":
             # Reproduced with plain F.conv3d on torch 2.14.1: the oneDNN bf16 weight gradient
