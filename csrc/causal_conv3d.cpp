@@ -226,7 +226,7 @@ std::tuple<at::Tensor, at::Tensor> causal_conv3d(const at::Tensor& x, const at::
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backward(
     const at::Tensor& grad_y, const std::optional<at::Tensor>& grad_new_cache, const at::Tensor& x,
     const at::Tensor& weight, const std::optional<at::Tensor>& cache, at::IntArrayRef stride,
-    at::IntArrayRef padding, const std::string& pad_mode) {
+    at::IntArrayRef padding, const std::string& pad_mode, std::array<bool, 3> output_mask) {
   const ConvPlan p = make_plan(x, weight, stride, padding, pad_mode, cache);
   TORCH_CHECK(grad_y.dim() == 5 && grad_y.size(0) == p.B && grad_y.size(1) == p.Cout &&
                   grad_y.size(2) == p.n_out && grad_y.size(3) == p.Ho && grad_y.size(4) == p.Wo,
@@ -237,12 +237,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   // gx and gfront are written piece by piece: the first piece to reach a frame copies its
   // gradient there, later ones (windows overlap by kt - st frames) add to it. No zero fill
   // and no read-modify-write of the whole gradient.
+  // output_mask: (x and cache, weight, bias). A gradient not asked for is not computed (a
+  // frozen layer's weight gradient, the input video's gradient) and comes back empty.
+  const bool need_in = output_mask[0], need_w = output_mask[1];
+  // (A fresh empty tensor each: outputs must not alias one another.)
+  auto none = [&] { return at::empty({0}, x.options()); };
   at::Tensor gx;
-  at::Tensor gw = at::zeros_like(weight, at::MemoryFormat::Contiguous);
-  at::Tensor gb = p.n_out > 0 ? gy.sum({0, 2, 3, 4}) : at::zeros({p.Cout}, x.options());
+  at::Tensor gw = need_w ? at::zeros_like(weight, at::MemoryFormat::Contiguous) : none();
+  at::Tensor gb = !output_mask[2] ? none()
+                  : p.n_out > 0   ? gy.sum({0, 2, 3, 4})
+                                  : at::zeros({p.Cout}, x.options());
   // Gradient with respect to the front frames [0, L).
-  at::Tensor gfront = at::empty({p.B, p.Cin, p.L, p.H, p.W}, x.options());
-  const std::array<bool, 3> mask = {true, true, false};
+  at::Tensor gfront = need_in ? at::empty({p.B, p.Cin, p.L, p.H, p.W}, x.options()) : none();
+  const std::array<bool, 3> mask = {need_in, need_w, false};
   // Padded frames [a, b) of the gradient g (its frames from 0) go to the front and to x,
   // added to what is there or copied over it.
   auto route = [&](const at::Tensor& g, int64_t a, int64_t b, bool add) {
@@ -302,8 +309,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
           g, in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false,
           {0, 0, 0}, p.groups, mask);
     }
-    gw.add_(gwp);
-    return gi;
+    if (need_w) gw.add_(gwp);
+    return gi;  // undefined when !need_in
   };
   // The backward runs the body in one piece (up to kMaxChunkBytes of output on the CPU):
   // every piece is a conv backward call, and head + 2 body pieces made a tokenizer training
@@ -312,6 +319,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   // added to it.
   const auto body = body_chunks(p, x, 1);
   const int64_t len = p.L + p.T;
+  if (!need_in) {  // the weight gradient alone: no routing
+    if (need_w && p.h > 0) piece_grad(0, p.h);
+    if (need_w) for (const auto& [j0, j1] : body) piece_grad(j0, j1);
+    return {none(), gw, gb, none()};
+  }
   const bool body_is_x = body.size() == 1 && body[0].first * p.st == p.L &&
                          (body[0].second - 1) * p.st + p.kt == len;
   if (body_is_x) {

@@ -341,7 +341,7 @@ TORCH_LIBRARY(bootvid, m) {
   m.def("causal_conv3d(Tensor x, Tensor weight, Tensor? bias, int[3] stride, int[2] padding, "
         "str pad_mode, Tensor? cache) -> (Tensor, Tensor)");
   m.def("causal_conv3d_backward(Tensor grad_y, Tensor? grad_new_cache, Tensor x, Tensor weight, "
-        "Tensor? cache, int[3] stride, int[2] padding, str pad_mode) "
+        "Tensor? cache, int[3] stride, int[2] padding, str pad_mode, bool[3] output_mask) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
   m.def("group_norm_act(Tensor x, int num_groups, Tensor? weight, Tensor? bias, float eps, "
         "bool per_frame, bool center, str act) -> (Tensor, Tensor, Tensor)");

@@ -7,14 +7,26 @@
   on CUDA run without TF32 so they can be compared at fp32 tolerances.
 - hypothesis: the ``bootvid`` profile (few examples, no deadline, derandomized so CI is
   reproducible); ``HYPOTHESIS_PROFILE=explore`` draws more, random examples.
+- torch.compile caches in a fresh directory per session: inductor's on-disk caches do not key
+  on a custom op's Python autograd formula, so a cache from an older checkout can replay a
+  backward graph that calls the op with its old signature.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
+
+_INDUCTOR_CACHE = tempfile.mkdtemp(prefix="bootvid-tests-inductor-")
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = _INDUCTOR_CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_INDUCTOR_CACHE, ignore_errors=True)
 
 try:
     from hypothesis import HealthCheck, settings

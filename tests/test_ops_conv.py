@@ -246,6 +246,40 @@ def test_conv_over_the_chunk_cap():
         assert_rel_close(a, e, dtype, name, tol=1e-4)
 
 
+@needs_kernels
+@pytest.mark.parametrize("frozen", ["weight", "input", "bias"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_backward_computes_only_the_gradients_asked_for(device, frozen):
+    """A frozen layer (a grown model's lower stages) needs no weight gradient, the input video
+    no input gradient: the backward op is told (output_mask) and skips them, and what it does
+    compute equals the composite's."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Masks(TorchDispatchMode):
+        seen: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if "causal_conv3d_backward" in str(func):
+                self.seen.append(list(args[-1]))
+            return func(*args, **(kwargs or {}))
+
+    dtype = torch.float32
+    x = rand(1, 4, 7, 6, 6, device=device, seed=1).requires_grad_(frozen != "input")
+    w = rand(8, 4, 3, 3, 3, device=device, seed=2, scale=0.2).requires_grad_(frozen != "weight")
+    b = rand(8, device=device, seed=3).requires_grad_(frozen != "bias")
+    wanted = [t for t in (x, w, b) if t.requires_grad]
+    gy = rand(1, 8, 7, 6, 6, device=device, seed=4)
+    with Masks() as mode:
+        y, _ = ops.causal_conv3d(x, w, b, padding=(1, 1))
+        got = torch.autograd.grad(y, wanted, gy)
+    assert mode.seen == [[frozen != "input", frozen != "weight", frozen != "bias"]]
+    e_args = f64(x, w, b)
+    ey, _ = comp.causal_conv3d(*e_args, padding=(1, 1))
+    expected = torch.autograd.grad(ey, [t for t in e_args if t.requires_grad], gy.double())
+    for a, e in zip(got, expected):
+        assert_rel_close(a, e, dtype, f"frozen {frozen}")
+
+
 # ---- dispatch, autocast ---------------------------------------------------------------
 
 @needs_kernels

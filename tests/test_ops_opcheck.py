@@ -39,8 +39,12 @@ def conv_backward_cases(device):
         gy = rand(*y.shape, device=device, seed=4)
         gc = rand(*nc.shape, device=device, seed=5)
         out[name] = (gy, gc, x.detach(), w.detach(), None if c is None else c.detach(), stride,
-                     padding, pad_mode)
+                     padding, pad_mode, [True, True, True])
     out["no-grad-new-cache"] = out["plain"][:1] + (None,) + out["plain"][2:]
+    # Gradients not asked for come back empty: a frozen layer, the input video.
+    for mask in ([False, True, True], [True, False, False], [False, False, True]):
+        for name in ("plain", "cache", "st2-cache-cl"):
+            out[f"{name}-mask{mask}"] = out[name][:-1] + (mask,)
     return out
 
 

@@ -3,6 +3,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -18,7 +19,7 @@ std::tuple<at::Tensor, at::Tensor> causal_conv3d(const at::Tensor& x, const at::
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backward(
     const at::Tensor& grad_y, const std::optional<at::Tensor>& grad_new_cache, const at::Tensor& x,
     const at::Tensor& weight, const std::optional<at::Tensor>& cache, at::IntArrayRef stride,
-    at::IntArrayRef padding, const std::string& pad_mode);
+    at::IntArrayRef padding, const std::string& pad_mode, std::array<bool, 3> output_mask);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_act(
     const at::Tensor& x, int64_t num_groups, const std::optional<at::Tensor>& weight,

@@ -46,11 +46,15 @@ def _(x, weight, bias, stride, padding, pad_mode, cache):
 
 
 @torch.library.register_fake("bootvid::causal_conv3d_backward")
-def _(grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode):
-    gx = _empty(x.shape, x)
-    gw = torch.empty_like(weight, memory_format=torch.contiguous_format)
-    gb = x.new_empty((weight.shape[0],))
-    gcache = x.new_empty(cache.shape) if cache is not None else x.new_empty((0,))
+def _(grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode, output_mask):
+    # A gradient output_mask does not ask for comes back empty (shape (0,)).
+    need_in, need_w, need_b = output_mask
+    none = (0,)
+    gx = _empty(x.shape, x) if need_in else x.new_empty(none)
+    gw = (torch.empty_like(weight, memory_format=torch.contiguous_format) if need_w
+          else x.new_empty(none))
+    gb = x.new_empty((weight.shape[0],) if need_b else none)
+    gcache = x.new_empty(cache.shape if cache is not None and need_in else none)
     return gx, gw, gb, gcache
 
 
@@ -66,9 +70,13 @@ def _conv_backward(ctx, grad_y, grad_new_cache):
     if grad_y is None:
         shape, _ = _conv_out_shape(x, weight, stride, padding, cache)
         grad_y = x.new_zeros(shape)
+    need = ctx.needs_input_grad  # (x, weight, bias, stride, padding, pad_mode, cache)
+    has_cache = cache is not None
+    mask = [need[0] or (has_cache and need[6]), need[1], has_bias and need[2]]
     gx, gw, gb, gcache = _lib.causal_conv3d_backward(
-        grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode)
-    return gx, gw, gb if has_bias else None, None, None, None, gcache if cache is not None else None
+        grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode, mask)
+    return (gx if need[0] else None, gw if mask[1] else None, gb if mask[2] else None,
+            None, None, None, gcache if has_cache and need[6] else None)
 
 
 torch.library.register_autograd("bootvid::causal_conv3d", _conv_backward, setup_context=_conv_setup)
