@@ -302,7 +302,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
             at::cat({g, at::zeros_like(g)}), at::cat({in, at::zeros_like(in)}), weight,
             std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false, {0, 0, 0},
             p.groups, mask);
-        gi = gi.narrow(0, 0, 1);
+        if (gi.defined()) gi = gi.narrow(0, 0, 1);  // (undefined when !need_in)
       }
     } else {
       std::tie(gi, gwp, std::ignore) = at::convolution_backward(

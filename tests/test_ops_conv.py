@@ -280,6 +280,23 @@ def test_conv_backward_computes_only_the_gradients_asked_for(device, frozen):
         assert_rel_close(a, e, dtype, f"frozen {frozen}")
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_cache_gradient_without_an_input_gradient(device):
+    """Streaming training through a cache: only the cache (and weight) may need gradients."""
+    dtype = torch.float32
+    x = rand(1, 4, 5, 6, 6, device=device, seed=1)
+    w = rand(8, 4, 3, 3, 3, device=device, seed=2, scale=0.2).requires_grad_()
+    cache = rand(1, 4, 2, 6, 6, device=device, seed=3).requires_grad_()
+    y, nc = ops.causal_conv3d(x, w, None, padding=(1, 1), cache=cache)
+    gy, gc = rand(*y.shape, device=device, seed=4), rand(*nc.shape, device=device, seed=5)
+    got = torch.autograd.grad((y, nc), (w, cache), (gy, gc))
+    e_args = f64(x, w, cache)
+    ey, enc = comp.causal_conv3d(e_args[0], e_args[1], None, padding=(1, 1), cache=e_args[2])
+    expected = torch.autograd.grad((ey, enc), (e_args[1], e_args[2]), (gy.double(), gc.double()))
+    for name, a, e in zip(("grad weight", "grad cache"), got, expected):
+        assert_rel_close(a, e, dtype, name)
+
+
 # ---- dispatch, autocast ---------------------------------------------------------------
 
 @needs_kernels

@@ -42,7 +42,8 @@ def conv_backward_cases(device):
                      padding, pad_mode, [True, True, True])
     out["no-grad-new-cache"] = out["plain"][:1] + (None,) + out["plain"][2:]
     # Gradients not asked for come back empty: a frozen layer, the input video.
-    for mask in ([False, True, True], [True, False, False], [False, False, True]):
+    for mask in ([False, True, True], [True, False, False], [False, False, True],
+                 [True, True, False], [False, False, False]):
         for name in ("plain", "cache", "st2-cache-cl"):
             out[f"{name}-mask{mask}"] = out[name][:-1] + (mask,)
     return out
