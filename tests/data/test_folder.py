@@ -139,8 +139,9 @@ def test_file_broken_after_construction_falls_through(tmp_path, good_dir):
 def test_wrong_header_frame_count_is_corrected(good_dir, monkeypatch):
     # A header that claims more frames than the file decodes to (an estimated count, or an
     # avi with dropped frames): clips still come from inside the real 40 frames.
-    def inflated(path):
-        return probe_video(path).__class__(**{**probe_video(path).__dict__, "frames": 100})
+    def inflated(path, **kwargs):
+        info = probe_video(path, **kwargs)
+        return info.__class__(**{**info.__dict__, "frames": 100})
 
     monkeypatch.setattr(folder, "probe_video", inflated)
     ds = _quiet(paths=good_dir / "a.mp4", frames=8, size=16, scale_range=(1.0, 1.0),

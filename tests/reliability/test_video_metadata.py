@@ -144,3 +144,20 @@ def test_the_rate_of_an_mkv_ignores_a_longer_audio_track(tmp_path):
         assert check.duration / 1e6 > 1.9  # the container's duration is the audio's
     info = probe_video(path)
     assert info.frames_estimated and (info.frames, info.fps) == (40, 25.0)
+
+
+def test_a_folder_scan_decodes_nothing(tmp_path, monkeypatch):
+    """The dataset needs counts and rates only: its scan skips the first-frame decode (the
+    frames are turned upright when read), so a big folder is scanned at header speed."""
+    from bootvid.data import VideoFolderDataset, video_io
+
+    write_with_display_matrix(tmp_path / "portrait.mp4", oriented_frames(), -90)
+    info = probe_video(tmp_path / "portrait.mp4", orientation=False)
+    assert (info.height, info.width, info.rotation, info.mirrored) == (H, W, None, None)
+    decoded = []
+    real = video_io._file_orientation
+    monkeypatch.setattr(video_io, "_file_orientation",
+                        lambda *a: decoded.append(a[1]) or real(*a))
+    ds = VideoFolderDataset(tmp_path, frames=5, size=16, scale_range=(1.0, 1.0), hflip=False)
+    assert decoded == []
+    assert ds[0].shape[1] == 5 and decoded  # reading the clip decides the orientation

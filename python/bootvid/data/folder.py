@@ -76,7 +76,8 @@ class VideoFolderDataset(EndlessClipDataset):
         self._warned: set[str] = set()
         for path in files:
             try:
-                info = probe_video(path)
+                # Counts and rates only: the frames are turned upright when read.
+                info = probe_video(path, orientation=False)
             except (VideoReadError, OSError) as e:
                 self._skip(path, str(e))
                 continue

@@ -32,7 +32,7 @@ import numbers
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Iterable, Iterator
 
@@ -65,7 +65,9 @@ class VideoInfo:
     (``frames_estimated``; equal to the decoded frames except in damaged files).
     ``width`` and ``height`` are those of the frames as read, upright: ``rotation`` (degrees
     counterclockwise, a multiple of 90) and ``mirrored`` (left-right, after the rotation) say
-    how the stored frames were turned to get them. ``fps`` is the average frame rate."""
+    how the stored frames were turned to get them (None when probed with
+    ``orientation=False``: the size is then the stored one). ``fps`` is the average frame
+    rate."""
 
     path: str
     frames: int
@@ -73,8 +75,8 @@ class VideoInfo:
     width: int
     height: int
     frames_estimated: bool = False
-    rotation: int = 0
-    mirrored: bool = False
+    rotation: int | None = 0
+    mirrored: bool | None = False
 
 
 def _import_av():
@@ -111,13 +113,15 @@ def _frame_rate(stream) -> Fraction | None:
     return None
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
+def probe_video(path: str | os.PathLike, orientation: bool = True) -> VideoInfo:
     """Frame count, frame rate and size of ``path``, as the frames will be read.
 
     The count and rate come from the headers; containers that record no frame count (mkv,
     webm) have their packets counted instead (demuxing, no decoding), and their rate is the
     count over the video's time span when that differs from the header's (a variable frame
-    rate). The first frame is decoded for its display matrix (the size is the upright one).
+    rate). The first frame is decoded for its display matrix (the size is the upright one);
+    ``orientation=False`` skips that, for scans that need only counts and rates (the size is
+    then the stored one, ``rotation`` and ``mirrored`` None).
     Raises ``VideoReadError`` naming the file when it cannot be opened, has no video stream
     or has no frames; ``FileNotFoundError`` when it does not exist."""
     av = _import_av()
@@ -139,12 +143,16 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                              f"frame count nor a duration and frame rate)")
     if not width or not height:
         raise VideoReadError(f"{path!r}: the video stream has no frame size ({width}x{height})")
+    info = VideoInfo(path=path, frames=frames, fps=float(rate) if rate else 0.0,
+                     width=int(width), height=int(height), frames_estimated=estimated,
+                     rotation=None, mirrored=None)
+    if not orientation:
+        return info
     turns, mirrored = _file_orientation(av, path)
     if turns % 2:
         width, height = height, width
-    return VideoInfo(path=path, frames=frames, fps=float(rate) if rate else 0.0,
-                     width=int(width), height=int(height), frames_estimated=estimated,
-                     rotation=90 * turns, mirrored=mirrored)
+    return replace(info, width=int(width), height=int(height), rotation=90 * turns,
+                   mirrored=mirrored)
 
 
 def _count_packets(av, container, stream) -> tuple[int, Fraction]:
