@@ -172,27 +172,43 @@ at::Tensor conv_piece(const ConvPlan& p, const at::Tensor& in, const at::Tensor&
   return at::conv3d(in, w, bias, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, p.groups);
 }
 
-// ATen's oneDNN conv backward (the function its mkldnn_convolution_backward_stub dispatches
-// to, registered alike for every CPU capability), or nullptr where this build has none.
-using MkldnnBackward = std::tuple<at::Tensor, at::Tensor, at::Tensor> (*)(
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
-    at::IntArrayRef, int64_t, std::array<bool, 3>);
-
-MkldnnBackward mkldnn_backward_fn() {
+// The (input, weight) gradients of one piece (conv_piece's backward; mask as
+// at::convolution_backward's, an unasked gradient comes back undefined). ATen's backward
+// picks its im2col path (slow_conv3d_backward) for the same small batch-1 fp32 pieces as the
+// forward, 1.5-3x slower than oneDNN there except for 1x1x1 kernels (a plain GEMM): those
+// pieces go to oneDNN's backward instead.
+std::tuple<at::Tensor, at::Tensor> conv_piece_backward(const ConvPlan& p, const at::Tensor& in,
+                                                       const at::Tensor& g, const at::Tensor& w,
+                                                       std::array<bool, 3> mask) {
+  at::Tensor gi, gw;
+  if (slow_conv_path(in, w, p.groups) && p.kt * p.kh * p.kw > 1) {
 #ifdef BOOTVID_MKLDNN_BACKWARD
-  // The stub's call operator is not exported from libtorch; its per-capability pointers are.
-  return at::native::mkldnn_convolution_backward_stub_DECLARE_DISPATCH_type::DEFAULT;
-#else
-  return nullptr;
+    // What ATen's mkldnn_convolution_backward_stub dispatches to (registered alike for every
+    // CPU capability): the stub's call operator is not exported from libtorch, its
+    // per-capability pointers are.
+    if (const auto mkldnn_backward =
+            at::native::mkldnn_convolution_backward_stub_DECLARE_DISPATCH_type::DEFAULT) {
+      const auto mf = at::native::mkldnn_conv_use_channels_last(in, w)
+                          ? at::MemoryFormat::ChannelsLast3d
+                          : at::MemoryFormat::Contiguous;
+      const at::Tensor in_c = in.contiguous(mf), g_c = g.contiguous(mf), w_c = w.contiguous(mf);
+      const std::array<int64_t, 3> pad{0, p.ph, p.pw}, str{p.st, p.sh, p.sw}, dil{1, 1, 1};
+      std::tie(gi, gw, std::ignore) = mkldnn_backward(in_c, g_c, w_c, pad, str, dil, p.groups,
+                                                      mask);
+      return {gi, gw};
+    }
 #endif
-}
-
-bool mkldnn_channels_last(const at::Tensor& in, const at::Tensor& w) {
-#ifdef BOOTVID_MKLDNN_BACKWARD
-  return at::native::mkldnn_conv_use_channels_last(in, w);
-#else
-  return layout_of(in) == Layout::NTHWC;
-#endif
+    // Without it: batch 2 sends ATen to oneDNN; a zero sample adds nothing to the weight
+    // gradient, and its input gradient is dropped.
+    std::tie(gi, gw, std::ignore) = at::convolution_backward(
+        at::cat({g, at::zeros_like(g)}), at::cat({in, at::zeros_like(in)}), w, std::nullopt,
+        {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false, {0, 0, 0}, p.groups, mask);
+    return {gi.defined() ? gi.narrow(0, 0, 1) : gi, gw};
+  }
+  std::tie(gi, gw, std::ignore) = at::convolution_backward(
+      g, in, w, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false, {0, 0, 0},
+      p.groups, mask);
+  return {gi, gw};
 }
 
 }  // namespace
@@ -279,36 +295,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   // The input gradient of outputs [j0, j1) (padded frames [j0 * st, (j1 - 1) * st + kt));
   // the weight gradient is accumulated into gw.
   auto piece_grad = [&](int64_t j0, int64_t j1) {
-    at::Tensor in = padded_range(p, x, cache, j0 * p.st, (j1 - 1) * p.st + p.kt);
-    at::Tensor g = gy.narrow(2, j0, j1 - j0);
-    at::Tensor gi, gwp;
-    // ATen's backward picks its im2col path (slow_conv3d_backward) for the same small batch-1
-    // fp32 pieces as the forward (see conv_piece), 1.5-3x slower than oneDNN there except
-    // for 1x1x1 kernels (a plain GEMM): oneDNN's backward runs those pieces instead.
-    if (slow_conv_path(in, weight, p.groups) && p.kt * p.kh * p.kw > 1) {
-      const auto mkldnn_backward = mkldnn_backward_fn();
-      if (mkldnn_backward != nullptr) {
-        const auto mf = mkldnn_channels_last(in, weight) ? at::MemoryFormat::ChannelsLast3d
-                                                         : at::MemoryFormat::Contiguous;
-        const at::Tensor in_c = in.contiguous(mf), g_c = g.contiguous(mf);
-        const at::Tensor w_c = weight.contiguous(mf);
-        const std::array<int64_t, 3> pad{0, p.ph, p.pw}, str{p.st, p.sh, p.sw}, dil{1, 1, 1};
-        std::tie(gi, gwp, std::ignore) = mkldnn_backward(in_c, g_c, w_c, pad, str, dil, p.groups,
-                                                         mask);
-      } else {
-        // Batch 2 sends ATen to oneDNN; a zero sample adds nothing to the weight gradient,
-        // and its input gradient is dropped.
-        std::tie(gi, gwp, std::ignore) = at::convolution_backward(
-            at::cat({g, at::zeros_like(g)}), at::cat({in, at::zeros_like(in)}), weight,
-            std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false, {0, 0, 0},
-            p.groups, mask);
-        if (gi.defined()) gi = gi.narrow(0, 0, 1);  // (undefined when !need_in)
-      }
-    } else {
-      std::tie(gi, gwp, std::ignore) = at::convolution_backward(
-          g, in, weight, std::nullopt, {p.st, p.sh, p.sw}, {0, p.ph, p.pw}, {1, 1, 1}, false,
-          {0, 0, 0}, p.groups, mask);
-    }
+    const at::Tensor in = padded_range(p, x, cache, j0 * p.st, (j1 - 1) * p.st + p.kt);
+    auto [gi, gwp] = conv_piece_backward(p, in, gy.narrow(2, j0, j1 - j0), weight, mask);
     if (need_w) gw.add_(gwp);
     return gi;  // undefined when !need_in
   };

@@ -93,6 +93,7 @@ def resolve_with_resume(args: argparse.Namespace, config_cls, config_file: str, 
         saved_path = os.path.join(args.out, config_file)
         if not os.path.isfile(saved_path):
             raise FileNotFoundError(f"--resume: {args.out} is not a training run (no {config_file})")
+        # Both resolved, so that a relative path and its absolute form compare equal.
         saved = config_cls.from_yaml(saved_path).with_resolved_paths(resume=True)
         given = config_cls.from_yaml(args.config) if args.config else saved
         cfg = given.merged(flags).with_resolved_paths(resume=True)
@@ -105,7 +106,7 @@ def resolve_with_resume(args: argparse.Namespace, config_cls, config_file: str, 
                               "with another --out instead")
         return cfg
     cfg = config_cls.from_yaml(args.config) if args.config else default()
-    return cfg.merged(flags).with_resolved_paths()
+    return cfg.merged(flags)  # (the trainers resolve and check its input paths)
 
 
 def resolve_config(args: argparse.Namespace, grow: bool):

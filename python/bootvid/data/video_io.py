@@ -175,7 +175,19 @@ def _count_packets(av, container, stream) -> tuple[int, Fraction]:
     return count, (end - first) * stream.time_base
 
 
-# Per file (keyed by size and mtime, like _ORIGINS): (quarter turns, mirrored).
+def _per_file(cache: dict, path: str, compute):
+    """``compute()``, looked up once per file and process: keyed by size and mtime too, so a
+    rewritten file is looked at again."""
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in cache:
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[key] = compute()
+    return cache[key]
+
+
+# Per file: (quarter turns, mirrored).
 _ORIENTATIONS: dict[tuple[str, int, int], tuple[int, bool]] = {}
 
 
@@ -183,20 +195,16 @@ def _file_orientation(av, path: str) -> tuple[int, bool]:
     """How to turn ``path``'s frames upright: decided once per file, from its first decoded
     frame (the display matrix reaches us on decoded frames; PyAV does not expose the
     stream's), and applied to every frame alike so a clip never mixes orientations."""
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime_ns)
-    if key not in _ORIENTATIONS:
-        if len(_ORIENTATIONS) > 100_000:
-            _ORIENTATIONS.clear()
-        frame = None
+    def first_frame():
         try:
             container, stream = _open_input(av, path)
             with container:
                 frame = next(container.decode(stream), None)
         except (VideoReadError, av.FFmpegError, OSError):
-            pass  # reading the frames will report what is wrong
-        _ORIENTATIONS[key] = (0, False) if frame is None else _orientation(frame, path)
-    return _ORIENTATIONS[key]
+            return 0, False  # reading the frames will report what is wrong
+        return (0, False) if frame is None else _orientation(frame, path)
+
+    return _per_file(_ORIENTATIONS, path, first_frame)
 
 
 def _orientation(frame, path: str) -> tuple[int, bool]:
@@ -246,11 +254,11 @@ def _stack(path: str, frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames))
 
 
-def _read_from_beginning(av, path: str, start: int, count: int, stride: int) -> torch.Tensor:
+def _read_from_beginning(av, path: str, start: int, count: int, stride: int,
+                         orientation: tuple[int, bool]) -> torch.Tensor:
     """The reference: decode every frame from the start, counting them."""
     wanted_last = start + (count - 1) * stride
     out: list[np.ndarray] = []
-    orientation = _file_orientation(av, path)
     container, stream = _open_input(av, path)
     with container:
         index = -1
@@ -269,8 +277,7 @@ class _SeekUnreliable(Exception):
     """The file's timestamps do not identify frame indices here: decode from the beginning."""
 
 
-# Per file (keyed by size and mtime, so a rewritten file is looked at again): the pts of frame
-# 0 when the file's timestamps are regular, else None. Looked up once per file and process.
+# Per file: the pts of frame 0 when the file's timestamps are regular, else None.
 _ORIGINS: dict[tuple[str, int, int], int | None] = {}
 
 
@@ -283,37 +290,36 @@ def _regular_origin(av, container, stream, path: str,
     position (dropped-frame avi files, variable-rate captures), which the frames near it
     cannot show. Demuxing reads packet headers and data but decodes nothing: about 1 ms per
     MB, paid once per file and process."""
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime_ns)
-    if key not in _ORIGINS:
-        if len(_ORIGINS) > 100_000:
-            _ORIGINS.clear()
-        pts: list[int] | None = []
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue  # the flush packet at the end, or an empty "repeat frame" chunk
-                if packet.pts is None:
-                    pts = None
-                    break
-                pts.append(packet.pts)
-        except (av.FFmpegError, OSError):
-            pts = None  # damaged further on: let the counting reader get what it can
-        origin = None
-        if pts:
-            pts.sort()
-            # Integer test of |(p - origin) * frames_per_tick - k| <= 1/4 (Fractions are slow).
-            num, den = frames_per_tick.numerator, frames_per_tick.denominator
-            if all(4 * abs((p - pts[0]) * num - k * den) <= den for k, p in enumerate(pts)):
-                origin = pts[0]
-        _ORIGINS[key] = origin
-    return _ORIGINS[key]
+    return _per_file(_ORIGINS, path, lambda: _origin_of_packets(
+        av, container, stream, frames_per_tick))
 
 
-def _read_after_seek(av, path: str, start: int, count: int, stride: int) -> torch.Tensor:
+def _origin_of_packets(av, container, stream, frames_per_tick: Fraction) -> int | None:
+    pts: list[int] | None = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the flush packet at the end, or an empty "repeat frame" chunk
+            if packet.pts is None:
+                pts = None
+                break
+            pts.append(packet.pts)
+    except (av.FFmpegError, OSError):
+        pts = None  # damaged further on: let the counting reader get what it can
+    origin = None
+    if pts:
+        pts.sort()
+        # Integer test of |(p - origin) * frames_per_tick - k| <= 1/4 (Fractions are slow).
+        num, den = frames_per_tick.numerator, frames_per_tick.denominator
+        if all(4 * abs((p - pts[0]) * num - k * den) <= den for k, p in enumerate(pts)):
+            origin = pts[0]
+    return origin
+
+
+def _read_after_seek(av, path: str, start: int, count: int, stride: int,
+                     orientation: tuple[int, bool]) -> torch.Tensor:
     wanted_last = start + (count - 1) * stride
     out: list[np.ndarray] = []
-    orientation = _file_orientation(av, path)
     container, stream = _open_input(av, path)
     with container:
         # The nominal rate (r_frame_rate) names whole frames in constant-rate files; where the
@@ -371,12 +377,13 @@ def read_frames(path: str | os.PathLike, start: int, count: int, stride: int = 1
             raise ValueError(f"read_frames: {name} must be an integer >= {least}, got {value!r}")
     start, count, stride = int(start), int(count), int(stride)
     try:
+        orientation = _file_orientation(av, path)
         if start > 0:
             try:
-                return _read_after_seek(av, path, start, count, stride)
+                return _read_after_seek(av, path, start, count, stride, orientation)
             except _SeekUnreliable:
                 pass
-        return _read_from_beginning(av, path, start, count, stride)
+        return _read_from_beginning(av, path, start, count, stride, orientation)
     except (VideoReadError, FileNotFoundError):
         raise
     except (av.FFmpegError, OSError) as e:
