@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import torch
 
 ORDER = ["test_ops.py", "test_tokenizer.py", "test_memory.py", "test_peers.py", "test_dit.py",
-         "test_data.py"]
+         "test_data.py", "test_training.py"]
 _START = {"t": time.time(), "load": None}
 
 

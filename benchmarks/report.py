@@ -44,6 +44,8 @@ TOKENIZER_TARGET = {"CPU": 1.15, "GPU": 1.5}
 STREAM_MEMORY_TARGET = 1.2
 #: DiT steps per second of video on 16x latents / on 4x latents, same clip
 DIT_TARGET = 3.0
+#: the fast preset's training step: clips/s over tiny's (fp32), and its share of the conv peak
+FAST_STEP_TARGET, FAST_MFU_TARGET = 5.0, 0.40
 #: bootvid's presets held to the peer Wan VAE's encode + decode time per frame
 PEER_TARGET_PRESETS = ("small", "base")
 _HISTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "history.md")
@@ -426,6 +428,80 @@ def _dit_table(rows, checks: Checks, h: str = "###") -> list[str]:
     return out
 
 
+def _training_tables(rows, checks: Checks, h: str = "###") -> list[str]:
+    by = {}
+    for b in rows:
+        e = b["extra_info"]
+        by[(e["table"], e.get("preset"), e["dtype"])] = b
+    out = [f"{h} Training step (`benchmarks/test_training.py`, `benchmarks/step_profile.py`)\n"]
+    peaks = {d: by[("peak", None, d)]["extra_info"]["gflops_per_s"]
+             for d in ("fp32", "bf16") if ("peak", None, d) in by}
+    if peaks:
+        e = next(b["extra_info"] for k, b in by.items() if k[0] == "peak")
+        out.append("Conv peak (bootvid's causal_conv3d, 128 -> 128 channels, 3x3x3, fwd + bwd; "
+                   "bf16 with its weight gradient in fp32, as in training; "
+                   f"{'x'.join(map(str, e['shape']))}): "
+                   + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in peaks.items())
+                   + f"; native bf16 on this CPU: {e['native_bf16']}.\n")
+    steps = [b for k, b in by.items() if k[0] == "step"]
+    if steps:
+        e0 = steps[0]["extra_info"]
+        out += [f"One step: batch {e0['shape'][0]}, {e0['shape'][2]}x{e0['shape'][3]}x"
+                f"{e0['shape'][4]} clips, L1 + KL, AdamW. FLOPs counted by FlopCounterMode on "
+                "the reference ops; MFU = achieved FLOP/s over the peak of the same dtype.\n",
+                "| preset | precision | params | GFLOP/step | median | clips/s | GFLOP/s | MFU "
+                "| vs tiny fp32 |", "|---|---|---|---|---|---|---|---|---|"]
+        for b in steps:
+            e, med = b["extra_info"], _med(b)
+            mfu = f"{100 * e['mfu']:.0f}%" if e.get("mfu") is not None else "n/a"
+            out.append(f"| {e['preset']} | {e['dtype']} | {e['params_M']:.1f}M | "
+                       f"{e['flops'] / 1e9:.0f} | {_ms(med)} | {e['clips_per_s']:.2f} | "
+                       f"{e['gflops_per_s']:.0f} | {mfu} | {_x(e.get('speed_vs_tiny'))} |")
+        out.append("")
+        for b in steps:
+            e = b["extra_info"]
+            prof = e.get("profile") or {}
+            if not prof:
+                continue
+            total = prof["total_s"] or 1.0
+            kinds = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
+                              sorted(prof["by_kind"].items(), key=lambda kv: -kv[1]))
+            levels = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
+                               sorted(prof["by_level"].items(), key=lambda kv: -kv[1]))
+            out.append(f"- {e['preset']} {e['dtype']}, self time of one profiled step "
+                       f"({_ms(prof['total_s'])}): by layer type {kinds}; by level (H x W of "
+                       f"conv/norm/shuffle ops: forward input, backward output gradient) "
+                       f"{levels}.")
+        out.append("")
+        # fast's best precision on this CPU against tiny in fp32
+        fast = [b for b in steps if b["extra_info"]["preset"] == "fast"
+                and b["extra_info"].get("speed_vs_tiny")]
+        if fast:
+            best = max(fast, key=lambda b: b["extra_info"]["speed_vs_tiny"])
+            e = best["extra_info"]
+            checks.add(f"fast training step ({e['dtype']}) {e['speed_vs_tiny']:.2f}x tiny's "
+                       f"clips/s in fp32 (target >= {FAST_STEP_TARGET:g}x)",
+                       e["speed_vs_tiny"] >= FAST_STEP_TARGET)
+            if e.get("mfu") is not None:
+                checks.add(f"fast training step ({e['dtype']}) at {100 * e['mfu']:.0f}% of the "
+                           f"{e['dtype']} conv peak (target >= {100 * FAST_MFU_TARGET:.0f}%)",
+                           e["mfu"] >= FAST_MFU_TARGET)
+    codec = [b for k, b in by.items() if k[0] == "codec"]
+    if codec:
+        e0 = codec[0]["extra_info"]
+        out.append(f"Encode + decode of {e0['shape'][2]}x{e0['shape'][3]}x{e0['shape'][4]} "
+                   "(fp32): " + ", ".join(f"{b['extra_info']['preset']} "
+                                          f"{1e3 * b['extra_info']['s_per_frame']:.1f} ms/frame"
+                                          for b in codec) + ".\n")
+        for b in codec:
+            e = b["extra_info"]
+            if e["preset"] == "fast" and e.get("speed_vs_tiny"):
+                checks.add(f"fast encode + decode per frame {e['speed_vs_tiny']:.2f}x tiny's "
+                           f"speed at {e['shape'][3]}x{e['shape'][4]} (target > 1x)",
+                           e["speed_vs_tiny"] > 1.0)
+    return out
+
+
 def _data_lines(rows, h: str = "###") -> list[str]:
     out = [f"{h} Data (`benchmarks/test_data.py`)\n"]
     for b in rows:
@@ -583,7 +659,8 @@ def build_section(data: dict, rows, cls: str, title: str, plots: str | None,
         if e.get("suite"):
             return e["suite"]
         name = b.get("fullname", "")
-        return next((s for s in ("tokenizer", "memory", "peers", "dit", "data", "ops")
+        return next((s for s in ("tokenizer", "memory", "peers", "dit", "data", "training",
+                                 "ops")
                      if f"test_{s}" in name), "other")
 
     groups: dict[str, list] = {}
@@ -603,6 +680,8 @@ def build_section(data: dict, rows, cls: str, title: str, plots: str | None,
         out += _dit_table(groups.pop("dit"), checks, h)
     if "data" in groups:
         out += _data_lines(groups.pop("data"), h)
+    if "training" in groups:
+        out += _training_tables(groups.pop("training"), checks, h)
     others = [b for g in groups.values() for b in g]
     if others:
         out.append(f"{h} Other benchmarks\n")

@@ -68,8 +68,10 @@ def test_channels_last_3d(tok):
         cl = make_tokenizer().to(memory_format=torch.channels_last_3d)
         recon, post = cl(x.to(memory_format=torch.channels_last_3d))
         streamed = cl.encode(x.to(memory_format=torch.channels_last_3d), chunk_frames=4).mean
-    assert max_diff(recon, ref) <= 1e-5 and max_diff(post.mean, post_ref.mean) <= 1e-5
-    assert max_diff(streamed, post_ref.mean) <= 1e-5
+    # channels_last_3d runs other oneDNN kernels (another summation order) through ~30 layers:
+    # 1.3e-5 measured on an AVX2 EPYC (the 1e-5 this had held on AVX-512 only)
+    assert max_diff(recon, ref) <= KERNEL_TOL and max_diff(post.mean, post_ref.mean) <= KERNEL_TOL
+    assert max_diff(streamed, post.mean) <= 1e-5  # same layout: streaming is exact
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_empty_file_gives_defaults(tmp_path):
     assert TrainConfig.from_yaml(p) == TrainConfig()
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small", "base"])
+@pytest.mark.parametrize("preset", ["tiny", "fast", "small", "base"])
 def test_shipped_preset_config_matches_the_preset_defaults(preset):
     assert TrainConfig.from_yaml(os.path.join(CONFIGS, f"{preset}.yaml")) == \
         TrainConfig.for_preset(preset)

@@ -35,7 +35,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--channels", type=int, default=64, help="--ops: feature channels (64)")
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     demo.add_argument("--preset", default="tiny",
-                      help="--ops: preset of the random-weight tokenizer (tiny, small, base)")
+                      help="--ops: preset of the random-weight tokenizer (tiny, fast, small, base)")
     from .train import add_train_arguments
 
     train = sub.add_parser("train", help="train a tokenizer from scratch (4x, or a direct 8x/16x "

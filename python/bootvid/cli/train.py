@@ -39,7 +39,7 @@ def add_train_arguments(p: argparse.ArgumentParser, grow: bool) -> None:
                        help="the trained tokenizer to grow: a run directory (its EMA model) or a "
                             "save_pretrained directory (not needed with --resume)")
     p.add_argument("--config", help="YAML training config (see configs/)")
-    p.add_argument("--preset", help="tokenizer preset when no --config: tiny, small or base "
+    p.add_argument("--preset", help="tokenizer preset when no --config: tiny, fast, small or base "
                                     "(default tiny)")
     if not grow:
         p.add_argument("--temporal-compression", type=int, dest="temporal_compression",

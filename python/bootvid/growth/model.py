@@ -51,9 +51,11 @@ class GrownTokenizer(VideoTokenizer):
         self.config = TokenizerConfig.from_dict({**c.to_dict(), "growth": [*c.growth, stage]})
         kw = dict(num_groups=c.norm_groups, eps=c.norm_eps, center=norm_center,
                   pad_mode=c.pad_mode)
-        self.encoder = GrownEncoder(lower.encoder, factor, mixing, c.latent_channels, **kw)
+        self.encoder = GrownEncoder(lower.encoder, factor, mixing, c.latent_channels, **kw,
+                                    shortcut=c.resample_shortcut)
         self.decoder = GrownDecoder(lower.decoder, factor, self.encoder.channels,
-                                    c.latent_channels, c.latent_channels, **kw)
+                                    c.latent_channels, c.latent_channels, **kw,
+                                    shortcut=c.resample_shortcut)
         ref = next(lower.parameters())  # the new stage joins the lower one's device and dtype
         for module in self.stage_modules():
             module.to(device=ref.device, dtype=ref.dtype)

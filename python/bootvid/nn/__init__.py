@@ -8,6 +8,7 @@ look back in time take an optional :class:`StreamState` to process a video chunk
 from .blocks import ResBlock
 from .conv import CausalConv3d
 from .norm import AdaptiveGroupNorm, GroupNormAct
+from .patch import Patchify, haar_matrix
 from .resample import Downsample, Upsample
 from .stream import StreamState
 from .tiling import current_tile_size, spatial_tiling, tiled_causal_conv3d
@@ -17,10 +18,12 @@ __all__ = [
     "CausalConv3d",
     "Downsample",
     "GroupNormAct",
+    "Patchify",
     "ResBlock",
     "StreamState",
     "current_tile_size",
     "spatial_tiling",
     "tiled_causal_conv3d",
     "Upsample",
+    "haar_matrix",
 ]

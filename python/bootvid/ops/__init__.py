@@ -7,7 +7,8 @@ Tensors are video-shaped ``(B, C, T, H, W)``.
 """
 
 from . import reference
-from ._backend import cpu_isa, kernels_available, load_error, reference_mode, use_reference
+from ._backend import (cpu_has_native_bf16, cpu_isa, kernels_available, load_error,
+                       reference_mode, use_reference)
 from .conv import causal_conv3d
 from .norm import adaptive_group_norm, group_norm_act
 from .shuffle import pixel_shuffle_3d, pixel_unshuffle_3d
@@ -22,6 +23,7 @@ __all__ = [
     "pixel_unshuffle_3d",
     "pixel_shuffle_3d",
     "reference",
+    "cpu_has_native_bf16",
     "cpu_isa",
     "kernels_available",
     "load_error",

@@ -75,6 +75,21 @@ def cpu_isa() -> str | None:
     return getattr(_C, "cpu_isa", None) if _C is not None else None
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16), where oneDNN's bf16
+    convs run about twice as fast as fp32; elsewhere they are emulated and far slower (measured
+    30-100x slower than fp32 on an AVX2 EPYC). Linux reads /proc/cpuinfo; False elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def load_error() -> str | None:
     """Why the compiled kernels are unavailable (None when they loaded)."""
     return _load_error

@@ -73,10 +73,32 @@ def _conv_backward(ctx, grad_y, grad_new_cache):
     need = ctx.needs_input_grad  # (x, weight, bias, stride, padding, pad_mode, cache)
     has_cache = cache is not None
     mask = [need[0] or (has_cache and need[6]), need[1], has_bias and need[2]]
-    gx, gw, gb, gcache = _lib.causal_conv3d_backward(
-        grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode, mask)
+    if x.dtype == torch.bfloat16 and x.device.type == "cpu" and (mask[1] or mask[2]):
+        gx, gw, gb, gcache = _bf16_cpu_backward(grad_y, grad_new_cache, x, weight, cache,
+                                                stride, padding, pad_mode, mask)
+    else:
+        gx, gw, gb, gcache = _lib.causal_conv3d_backward(
+            grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode, mask)
     return (gx if need[0] else None, gw if mask[1] else None, gb if mask[2] else None,
             None, None, None, gcache if has_cache and need[6] else None)
+
+
+def _bf16_cpu_backward(grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode, mask):
+    """bf16 on CPU: the input gradient in bf16 (oneDNN), the weight and bias gradients from
+    fp32 copies of x and grad_y. oneDNN's bf16 weight-gradient kernels returned NaN for some
+    3D shapes on CPUs with native bf16 (tests/test_ops_bf16_cpu.py); an fp32 weight gradient
+    also accumulates over B*T*H*W positions without bf16 rounding."""
+    gx = gcache = None
+    if mask[0]:
+        gx, _, _, gcache = _lib.causal_conv3d_backward(
+            grad_y, grad_new_cache, x, weight, cache, stride, padding, pad_mode,
+            [True, False, False])
+    _, gw, gb, _ = _lib.causal_conv3d_backward(
+        grad_y.float(), None, x.float(), weight.float(),
+        cache.float() if cache is not None else None, stride, padding, pad_mode,
+        [False, mask[1], mask[2]])
+    return (gx, gw.to(weight.dtype) if mask[1] else gw, gb.to(weight.dtype) if mask[2] else gb,
+            gcache)
 
 
 torch.library.register_autograd("bootvid::causal_conv3d", _conv_backward, setup_context=_conv_setup)

@@ -193,6 +193,13 @@ def model_fingerprint(model: "VideoTokenizer") -> str:
     import json
 
     cfg = {k: v for k, v in model.config.to_dict().items() if not k.startswith("_")}
+    # Fields added later hash only when they differ from the value older models had, so
+    # latents written before they existed still match their tokenizer.
+    for key, old in (("patch_size", 1), ("patch_method", "shuffle"), ("resample_shortcut", False)):
+        if cfg.get(key) == old:
+            cfg.pop(key)
+    if all(cfg.get("spatial_downsample", [])):
+        cfg.pop("spatial_downsample", None)
     h = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode())
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().to("cpu").to(torch.bfloat16).to(torch.float32).contiguous()

@@ -381,6 +381,12 @@ def _preset_defaults(preset: str, size: int, workers: int, gan_start: int, lr: f
 _PRESET_DEFAULTS: dict[str, dict] = {
     # CPU: seconds per step at 17x64x64; the GAN joins late so short runs stay L1 + KL.
     "tiny": _preset_defaults("tiny", 64, 1, 2000, 3e-4, 100, 4, 3000, 100, 50),
+    # CPU runs at 64-128 px (patchified): a short-run recipe, L1 + KL only (no GAN, no
+    # perceptual loss at CPU budgets), Adam with momentum, a short warm-up, a fast EMA.
+    "fast": {**_preset_defaults("fast", 64, 1, 0, 6e-4, 50, 4, 3000, 100, 100),
+             "loss": {"gan": 0.0, "disc_preset": "tiny"},
+             "optim": {"lr": 6e-4, "betas": (0.9, 0.99), "warmup_steps": 50,
+                       "ema_decay": 0.995}},
     # CPU at 128x128 (hours), or a GPU.
     "small": _preset_defaults("small", 128, 2, 5000, 2e-4, 500, 4, 20000, 1000, 1000),
     # MagViT-v2 sized: GPUs.

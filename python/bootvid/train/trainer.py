@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -85,11 +86,7 @@ class Trainer(TrainingLoop):
         config = config.with_resolved_paths(resume)
         state = self._setup_run(config, run_dir, resume, progress, hooks)
         if self.bf16 and self.device.type == "cpu":
-            # Reproduced with plain F.conv3d on torch 2.14.1: the oneDNN bf16 weight gradient
-            # of some 3D convs (e.g. 32 channels, 64x64, 3 frames) holds NaNs or segfaults.
-            raise ConfigError("run.precision: bf16 training on CPU is refused: PyTorch's CPU "
-                              "(oneDNN) bf16 conv3d backward returns NaN weight gradients for "
-                              "some shapes and can crash; use fp32 on CPU (bf16 is for GPUs)")
+            self._check_cpu_bf16()
 
         torch.manual_seed(config.run.seed)  # the initial weights (every process alike)
         self.tok, self.source = self._build_model(grow_from, state)
@@ -110,8 +107,27 @@ class Trainer(TrainingLoop):
         self.ema = EMA(self.named_trainable, o.ema_decay) if o.ema_decay else None
         self._build_losses()
         self._finish_setup(state)  # only now that the config is known to work
+        if getattr(self, "_cpu_bf16_warning", None) and self.logger is not None:
+            self.logger.event(self.step, f"warning: {self._cpu_bf16_warning}")
 
     # ---- setup ------------------------------------------------------------------------------
+
+    def _check_cpu_bf16(self) -> None:
+        """bf16 autocast on the CPU: safe with bootvid's kernels, whose conv backward takes the
+        weight gradient in fp32 (oneDNN's bf16 conv3d weight gradient returned NaN for some
+        shapes: tests/test_ops_bf16_cpu.py); refused on the reference ops (plain F.conv3d);
+        warned about on CPUs that emulate bf16, where it is far slower than fp32."""
+        from .. import ops
+
+        if ops.reference_mode() or not ops.kernels_available():
+            raise ConfigError("run.precision: bf16 training on CPU needs bootvid's compiled "
+                              "kernels (the reference ops' plain F.conv3d bf16 backward can "
+                              "return NaN weight gradients); use fp32, or build the kernels")
+        if not ops.cpu_has_native_bf16():
+            msg = ("run.precision bf16 on a CPU without native bf16 (avx512_bf16 / AMX): "
+                   "oneDNN emulates it, many times slower than fp32; use fp32 here")
+            warnings.warn(msg, stacklevel=3)
+            self._cpu_bf16_warning = msg
 
     def _build_model(self, grow_from, state) -> tuple[VideoTokenizer, str]:
         from ..growth import from_config, grow
@@ -216,13 +232,13 @@ class Trainer(TrainingLoop):
             loss = ls.l1 * rec + ls.kl * kl
             terms["l1"], terms["kl"] = rec, kl
             if self.lpips is not None:
-                with self._autocast():
+                with self._loss_net_autocast():
                     p = self.lpips(recon, x).float()
                 loss = loss + ls.perceptual * p
                 terms["lpips"] = p
             if self.gan_active():
                 self.disc_module.requires_grad_(False)
-                with self._autocast():
+                with self._loss_net_autocast():
                     g = self._g_loss(self.disc_module(recon))
                 self.disc_module.requires_grad_(True)
                 w = torch.tensor(1.0, device=self.device)
@@ -238,6 +254,12 @@ class Trainer(TrainingLoop):
             terms.update(self._disc_backward(x, recon.detach(), scale, sync))
         return {k: float(v.detach()) for k, v in terms.items()}, recon.detach()
 
+    def _loss_net_autocast(self):
+        """Autocast for the discriminator and LPIPS (plain torch convs): bf16 on GPUs only. On
+        the CPU they run in fp32, away from oneDNN's bf16 conv3d weight gradient, which
+        returned NaN for some shapes (bootvid's own conv takes that gradient in fp32)."""
+        return self._autocast() if self.device.type != "cpu" else contextlib.nullcontext()
+
     def _g_loss(self, logits: torch.Tensor) -> torch.Tensor:
         from .gan import g_loss
 
@@ -250,7 +272,7 @@ class Trainer(TrainingLoop):
         ls = self.config.loss
         no_sync = self.disc.no_sync if self.dist.enabled and not sync else contextlib.nullcontext
         with no_sync():
-            with self._autocast():  # one forward for both halves: one DDP reduction
+            with self._loss_net_autocast():  # one forward for both halves: one DDP reduction
                 logits = self.disc(torch.cat([real, fake])).float()
             lr, lf = logits.chunk(2)
             d = d_loss(ls.gan_loss, lr, lf)
