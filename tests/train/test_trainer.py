@@ -89,6 +89,28 @@ def test_resume_continues_to_the_same_weights_in_process(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), d
 
 
+def test_resume_with_a_spent_time_budget_ends_cleanly_and_a_larger_one_continues(
+        tmp_path, capsys):
+    """A run resumed with a --max-minutes budget it has already used up says so and ends
+    cleanly with its final model (the progress bar's total was once below its initial value
+    and the bar's format crashed: "unsupported format string passed to NoneType")."""
+    cfg = tiny_config(**{"run.max_steps": 3, "run.checkpoint_every": 3})
+    Trainer(cfg, tmp_path, dataset=FixedClips(), progress=True).run()
+    # as if the run had trained 45 s (the reported case: resumed with --max-minutes 0.5)
+    path = tmp_path / "checkpoints" / "step_00000003.pt"
+    state = torch.load(path, weights_only=False)
+    state["train_seconds"] = 45.0
+    torch.save(state, path)
+    spent = Trainer(cfg.merged({"run.max_steps": 6, "run.max_minutes": 0.5}), tmp_path,
+                    resume=True, dataset=FixedClips(), progress=True).run()
+    assert spent.step == 3 and spent.stopped == "max_minutes"
+    assert "already trained 0.75 minutes" in capsys.readouterr().err
+    assert os.path.isfile(tmp_path / "model" / "model.safetensors")
+    more = Trainer(cfg.merged({"run.max_steps": 5, "run.max_minutes": 1.0}), tmp_path,
+                   resume=True, dataset=FixedClips(), progress=True).run()
+    assert more.step == 5 and more.stopped == "max_steps"
+
+
 _KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})

@@ -15,6 +15,7 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -276,7 +277,10 @@ class TrainingLoop:
 
         r = self.config.run
         if r.max_minutes:  # the budget, not max_steps, ends the run: show its progress
-            return tqdm(total=round(r.max_minutes * 60), initial=round(self.train_seconds),
+            total = round(r.max_minutes * 60)
+            # (a resumed run may have spent more than a smaller new budget: tqdm's bar format
+            # fails on initial > total)
+            return tqdm(total=total, initial=min(round(self.train_seconds), total),
                         unit="s", dynamic_ncols=True, desc=self._progress_label(),
                         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}"
                                    "{postfix}]")
@@ -291,6 +295,14 @@ class TrainingLoop:
         bar = self._progress_bar()
         if self.logger is not None:
             self.logger.event(self.step, self._start_message())
+        if r.max_minutes is not None and self.train_seconds >= r.max_minutes * 60:
+            msg = (f"the run has already trained {self.train_seconds / 60:.2f} minutes, the whole "
+                   f"--max-minutes budget ({r.max_minutes:g}): nothing to train; give a larger "
+                   "budget to continue")
+            if self.dist.is_main:
+                print(f"bootvid: {msg}", file=sys.stderr)
+            if self.logger is not None:
+                self.logger.event(self.step, msg)
         it = iter(self._loader())
         stopped, last, sums, n_sum = "max_steps", {}, {}, 0
         batch = out = None
