@@ -8,6 +8,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..nn.patch import PATCH_METHODS
+from ..nn.resample import check_shortcut
+
 CONFIG_NAME = "config.json"
 _TYPE = "VideoTokenizer"
 
@@ -36,7 +39,6 @@ _PRESETS: dict[str, dict[str, Any]] = {
 # Temporal strides a downsample step may have (4 serves the direct 16x baseline).
 TEMPORAL_FACTORS = (1, 2, 4)
 PATCH_SIZES = (1, 2, 4)
-PATCH_METHODS = ("shuffle", "haar")
 # Direct baselines (trained from scratch, no growth): temporal strides per downsample step,
 # with the time steps in the last levels as in MagViT-v2; by the number of steps.
 _DIRECT_TEMPORAL = {3: {4: (1, 2, 2), 8: (2, 2, 2), 16: (2, 2, 4)},
@@ -170,13 +172,11 @@ class TokenizerConfig:
         if self.resample_shortcut:
             ch, tf, sf = self.level_channels(), self.temporal_factors(), self.spatial_factors()
             for i in range(len(ch) - 1):
-                vol = tf[i] * sf[i] * sf[i]
-                # down: ch[i] * vol sub-pixel channels averaged in groups into ch[i + 1];
-                # up (the decoder's mirror): ch[i + 1] repeated into ch[i] * vol
-                if (ch[i] * vol) % ch[i + 1]:
-                    bad(f"resample_shortcut: step {i} ({ch[i]} -> {ch[i + 1]} channels, "
-                        f"{vol} sub-pixels) needs {ch[i + 1]} to divide {ch[i] * vol}; use "
-                        "channel counts such as 64 and 128")
+                # the encoder's Downsample; the decoder's mirror Upsample has the same rule
+                try:
+                    check_shortcut(ch[i], ch[i + 1], tf[i] * sf[i] * sf[i], "Downsample")
+                except ValueError as e:
+                    bad(f"resample_shortcut: step {i}: {e}")
         if not self.norm_eps > 0:
             bad(f"norm_eps must be > 0, got {self.norm_eps}")
         if self.pad_mode not in ("replicate", "zeros"):

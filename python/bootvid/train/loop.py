@@ -287,6 +287,11 @@ class TrainingLoop:
         return tqdm(total=r.max_steps, initial=self.step, unit="step", dynamic_ncols=True,
                     desc=self._progress_label())
 
+    def _budget_spent(self) -> bool:
+        """Whether the run has trained its whole --max-minutes budget (resumes included)."""
+        m = self.config.run.max_minutes
+        return m is not None and self.train_seconds >= m * 60
+
     def run(self) -> TrainResult:
         r, accum = self.config.run, self.config.optim.grad_accum
         stop_signal: list[int] = []
@@ -295,7 +300,7 @@ class TrainingLoop:
         bar = self._progress_bar()
         if self.logger is not None:
             self.logger.event(self.step, self._start_message())
-        if r.max_minutes is not None and self.train_seconds >= r.max_minutes * 60:
+        if self._budget_spent():
             msg = (f"the run has already trained {self.train_seconds / 60:.2f} minutes, the whole "
                    f"--max-minutes budget ({r.max_minutes:g}): nothing to train; give a larger "
                    "budget to continue")
@@ -308,9 +313,7 @@ class TrainingLoop:
         batch = out = None
         try:
             while self.step < r.max_steps:
-                over_time = (r.max_minutes is not None
-                             and self.train_seconds >= r.max_minutes * 60)
-                if self.dist.any(over_time or bool(stop_signal), self.device):
+                if self.dist.any(self._budget_spent() or bool(stop_signal), self.device):
                     # A signal wins over the budget: whoever sent it wants the run stopped
                     # (bootvid experiment stops on "interrupted" and continues next time).
                     stopped = "interrupted" if stop_signal else "max_minutes"

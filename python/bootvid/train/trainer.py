@@ -85,8 +85,8 @@ class Trainer(TrainingLoop):
         # from any directory).
         config = config.with_resolved_paths(resume)
         state = self._setup_run(config, run_dir, resume, progress, hooks)
-        if self.bf16 and self.device.type == "cpu":
-            self._check_cpu_bf16()
+        bf16_warning = (self._check_cpu_bf16() if self.bf16 and self.device.type == "cpu"
+                        else None)
 
         torch.manual_seed(config.run.seed)  # the initial weights (every process alike)
         self.tok, self.source = self._build_model(grow_from, state)
@@ -107,16 +107,17 @@ class Trainer(TrainingLoop):
         self.ema = EMA(self.named_trainable, o.ema_decay) if o.ema_decay else None
         self._build_losses()
         self._finish_setup(state)  # only now that the config is known to work
-        if getattr(self, "_cpu_bf16_warning", None) and self.logger is not None:
-            self.logger.event(self.step, f"warning: {self._cpu_bf16_warning}")
+        if bf16_warning and self.logger is not None:
+            self.logger.event(self.step, f"warning: {bf16_warning}")
 
     # ---- setup ------------------------------------------------------------------------------
 
-    def _check_cpu_bf16(self) -> None:
+    def _check_cpu_bf16(self) -> str | None:
         """bf16 autocast on the CPU: safe with bootvid's kernels, whose conv backward takes the
         weight gradient in fp32 (oneDNN's bf16 conv3d weight gradient returned NaN for some
         shapes: tests/test_ops_bf16_cpu.py); refused on the reference ops (plain F.conv3d);
-        warned about on CPUs that emulate bf16, where it is far slower than fp32."""
+        warned about on CPUs that emulate bf16, where it is far slower than fp32 (the warning
+        is returned, for the run's log once it exists)."""
         from .. import ops
 
         if ops.reference_mode() or not ops.kernels_available():
@@ -127,7 +128,8 @@ class Trainer(TrainingLoop):
             msg = ("run.precision bf16 on a CPU without native bf16 (avx512_bf16 / AMX): "
                    "oneDNN emulates it, many times slower than fp32; use fp32 here")
             warnings.warn(msg, stacklevel=3)
-            self._cpu_bf16_warning = msg
+            return msg
+        return None
 
     def _build_model(self, grow_from, state) -> tuple[VideoTokenizer, str]:
         from ..growth import from_config, grow
