@@ -502,12 +502,34 @@ def _training_tables(rows, checks: Checks, h: str = "###") -> list[str]:
     return out
 
 
-def _data_lines(rows, h: str = "###") -> list[str]:
+def _data_lines(rows, h: str = "###", training=(), checks: Checks | None = None) -> list[str]:
     out = [f"{h} Data (`benchmarks/test_data.py`)\n"]
+    # The fast preset's quickest step (any dtype) of the same run per clip shape: what the data
+    # must keep up with.
+    steps: dict[tuple, float] = {}
+    for b in training:
+        e = b["extra_info"]
+        if e.get("table") == "step" and e.get("preset") == "fast":
+            key = tuple(e["shape"][2:4])
+            steps[key] = max(steps.get(key, 0.0), e["clips_per_s"])
     for b in rows:
         e = b["extra_info"]
-        out.append(f"One synthetic training clip ({e['frames']}x{e['size']}): "
-                   f"{_ms(_med(b))} median.\n")
+        if e.get("dataset") != "StillMotionDataset":
+            out.append(f"One synthetic training clip ({e['frames']}x{e['size']}): "
+                       f"{_ms(_med(b))} median.\n")
+            continue
+        line = (f"One StillMotionDataset clip ({e['frames']}x{e['size']}, one thread, photos: "
+                f"{e['photos']}): {_ms(_med(b))} median, {e['items_per_s']:.1f} items/s")
+        side = e["shape"][2]
+        need = steps.get((e["frames"], side))
+        if need:
+            line += (f"; the fast preset's training step uses {need:.2f} clips/s at this "
+                     f"size: {e['items_per_s'] / need:.1f}x headroom for one worker")
+            if checks is not None:
+                checks.add(f"StillMotionDataset {e['frames']}x{e['size']} on one worker "
+                           f"{e['items_per_s']:.1f} items/s >= the fast step's {need:.2f} "
+                           "clips/s", e["items_per_s"] >= need)
+        out.append(line + ".\n")
     return out
 
 
@@ -679,7 +701,7 @@ def build_section(data: dict, rows, cls: str, title: str, plots: str | None,
     if "dit" in groups:
         out += _dit_table(groups.pop("dit"), checks, h)
     if "data" in groups:
-        out += _data_lines(groups.pop("data"), h)
+        out += _data_lines(groups.pop("data"), h, groups.get("training", ()), checks)
     if "training" in groups:
         out += _training_tables(groups.pop("training"), checks, h)
     others = [b for g in groups.values() for b in g]

@@ -178,3 +178,21 @@ def test_bad_arguments(good_dir, kwargs, error, match):
     args = dict(paths=good_dir, frames=4, size=8) | kwargs
     with pytest.raises(error, match=match):
         VideoFolderDataset(**args)
+
+
+def test_with_frames_gives_a_copy_with_its_own_clip_length_and_records(tmp_path, make_video_file):
+    import warnings
+
+    from bootvid.data import VideoFolderDataset
+
+    make_video_file(tmp_path / "a.mp4", frames=20)
+    clips = VideoFolderDataset(tmp_path, frames=9, size=16, frame_stride=2)
+    images = clips.with_frames(1)
+    assert (clips.frames, clips.frames_needed) == (9, 17)
+    assert (images.frames, images.frames_needed) == (1, 1)
+    assert images[5].shape == (3, 1, 16, 16) and clips[5].shape == (3, 9, 16, 16)
+    images._bad.add(0)  # a failure the copy met is not the original's
+    assert clips._bad == set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert clips[6].shape == (3, 9, 16, 16)

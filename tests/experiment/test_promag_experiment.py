@@ -129,3 +129,21 @@ def test_split_command_writes_the_experiment_split(tmp_path, capsys):
     split = json.loads((tmp_path / "s" / "data" / "split.json").read_text())["videos"]
     assert len(split) == 2 and all(v["heldout_file"] in out for v in split)
     assert all(os.path.isfile(v["heldout_file"]) for v in split)
+
+
+def test_stills_join_the_videos_training_part_and_the_report_says_so(tmp_path):
+    from bootvid.experiment import ExperimentSettings, plan
+    from bootvid.experiment.promag import _config, data_description
+
+    s = ExperimentSettings(data="videos", out=str(tmp_path), stills="photos", image_ratio=0.25,
+                           preset="fast")
+    cfg = _config(s, plan()[0], "split/train")
+    assert cfg.data.path is None and cfg.data.image_ratio == 0.25
+    assert [(x["kind"], x["path"]) for x in cfg.data.sources] == [("videos", "split/train"),
+                                                                 ("stills", "photos")]
+    text = data_description(s)
+    assert "photos" in text and "25% of the items single frames" in text
+    plain = _config(ExperimentSettings(data="videos", out=str(tmp_path)), plan()[0], "d")
+    assert plain.data.path == "d" and plain.data.sources is None
+    assert data_description(ExperimentSettings(data="v", out="o")) == \
+        "the training part (first frames) of each video"

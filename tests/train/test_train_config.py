@@ -94,3 +94,65 @@ def test_empty_file_gives_defaults(tmp_path):
 def test_shipped_preset_config_matches_the_preset_defaults(preset):
     assert TrainConfig.from_yaml(os.path.join(CONFIGS, f"{preset}.yaml")) == \
         TrainConfig.for_preset(preset)
+
+
+def _with_sources(sources, **data):
+    return TrainConfig.for_preset("fast").merged(
+        {"data.sources": sources, **{f"data.{k}": v for k, v in data.items()}})
+
+
+def test_sources_get_a_default_weight_and_round_trip(tmp_path):
+    cfg = _with_sources([{"kind": "stills", "path": "photos"}, {"kind": "synthetic"}],
+                        image_ratio=0.25)
+    assert cfg.data.sources == [{"kind": "stills", "path": "photos", "weight": 1.0},
+                                {"kind": "synthetic", "weight": 1.0}]
+    p = tmp_path / "c.yaml"
+    p.write_text(cfg.to_yaml())
+    assert TrainConfig.from_yaml(p) == cfg
+
+
+@pytest.mark.parametrize("sources, extra, match", [
+    ([{"kind": "films", "path": "x"}], {}, r"data.sources\[0\].kind: choose one of"),
+    ([{"kind": "stills", "path": "x", "weight": 0}], {},
+     r"data.sources\[0\].weight: must be a number > 0 \(to leave a source out, remove it\)"),
+    ([{"kind": "stills", "path": "x"}, {"kind": "videos", "path": "v", "weight": -1}], {},
+     r"data.sources\[1\].weight"),
+    ([{"kind": "stills", "path": "x", "weight": "heavy"}], {}, r"data.sources\[0\].weight"),
+    ([{"kind": "stills"}], {}, r"data.sources\[0\].path: a stills source needs a path"),
+    ([{"kind": "synthetic", "path": "x"}], {}, r"synthetic clips read no files"),
+    ([{"kind": "stills", "path": "x", "every": 2}], {}, r"unknown key\(s\) \['every'\]"),
+    (["photos/"], {}, r"data.sources\[0\]: expected a mapping"),
+    ([], {}, "data.sources: an empty list"),
+    ([{"kind": "stills", "path": "x"}], {"path": "videos"}, "data.path and data.sources"),
+    (None, {"image_ratio": 1.0}, r"data.image_ratio: the share of single-frame items"),
+])
+def test_bad_sources_name_the_entry_and_rule(sources, extra, match):
+    with pytest.raises(ConfigError, match=match):
+        _with_sources(sources, **extra)
+
+
+def test_source_paths_are_resolved_and_checked(tmp_path, monkeypatch):
+    from bootvid.train.config import ConfigPathError
+
+    (tmp_path / "photos").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = _with_sources([{"kind": "stills", "path": "photos"}, {"kind": "synthetic"}])
+    resolved = cfg.with_resolved_paths()
+    assert resolved.data.sources[0]["path"] == str(tmp_path / "photos")
+    assert "path" not in resolved.data.sources[1]
+    missing = _with_sources([{"kind": "stills", "path": "photos"},
+                             {"kind": "videos", "path": "clips"}])
+    with pytest.raises(ConfigPathError, match=r"data.sources\[1\].path: 'clips' does not exist"):
+        missing.with_resolved_paths()
+
+
+def test_a_source_takes_a_list_of_paths_and_weights_written_as_strings(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = _with_sources([{"kind": "videos", "path": ["a", "b"], "weight": "1e-1"}])
+    assert cfg.data.sources[0]["weight"] == 0.1
+    assert cfg.with_resolved_paths().data.sources[0]["path"] == [str(tmp_path / "a"),
+                                                                str(tmp_path / "b")]
+    with pytest.raises(ConfigError, match=r"a videos source needs a path.*got \[\]"):
+        _with_sources([{"kind": "videos", "path": []}])

@@ -89,6 +89,42 @@ def test_resume_continues_to_the_same_weights_in_process(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), d
 
 
+# Two synthetic sources, 40% single frames: micro-batches of 3 hold images and 17-frame clips.
+MIXED = {"data.sources": [{"kind": "synthetic", "weight": 1}, {"kind": "synthetic",
+                                                                 "weight": 2}],
+         "data.image_ratio": 0.4, "data.frames": 17, "run.batch_size": 3}
+
+
+def test_images_and_clips_train_in_one_step_and_resume_exactly(tmp_path):
+    cfg = tiny_config(**MIXED, **{"run.max_steps": 4})
+    lengths = []
+    full_trainer = Trainer(cfg, tmp_path / "full", progress=False)
+    original = full_trainer.forward_backward
+
+    def spy(indices, x, scale=1.0, sync=True):
+        lengths.append((x.shape[2], len(indices), round(scale, 6), sync))
+        return original(indices, x, scale, sync)
+
+    full_trainer.forward_backward = spy
+    full = full_trainer.run()
+    # 1-frame and 17-frame groups, weighted by their share of the micro-batch, the clips last
+    # (the only synchronising pass)
+    assert {t for t, *_ in lengths} == {1, 17}
+    assert lengths[-1][0] == 17 and lengths[-1][3]
+    # a step with both: an unsynchronised image pass, then its clips
+    assert any(a[0] == 1 and not a[3] and b[0] == 17 for a, b in zip(lengths, lengths[1:]))
+    assert all(sc == round(n / 3, 6) for _, n, sc, _ in lengths)
+    assert not any(sync for t, _, _, sync in lengths if t == 1)
+    part = Trainer(cfg.merged({"run.max_steps": 2}), tmp_path / "part", progress=False).run()
+    assert part.step == 2
+    res = Trainer(cfg, tmp_path / "part", resume=True, progress=False).run()
+    assert res.step == 4
+    for d in ("model", "model_ema"):
+        a = weights(os.path.join(full.run_dir, d, "model.safetensors"))
+        b = weights(os.path.join(res.run_dir, d, "model.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a), d
+
+
 def test_resume_with_a_spent_time_budget_ends_cleanly_and_a_larger_one_continues(
         tmp_path, capsys):
     """A run resumed with a --max-minutes budget it has already used up says so and ends

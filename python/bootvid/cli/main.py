@@ -77,6 +77,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "dit", help="latent video diffusion: train / sample a DiT, token budget",
         description="A DiT (adaLN-Zero, 3D RoPE) trained with rectified flow on bootvid "
                     "latents."))
+    from .data import add_data_arguments
+
+    add_data_arguments(sub.add_parser(
+        "data", help="training data tools: preview what a config feeds the trainer",
+        description="`bootvid data preview --config CONFIG --out DIR`: the first items a "
+                    "training config produces, as mp4s and a labelled PNG grid."))
     exp = sub.add_parser("experiment", help="reproduce the paper's claims at small scale")
     exp_sub = exp.add_subparsers(dest="experiment", required=True)
     pm = exp_sub.add_parser(
@@ -97,6 +103,12 @@ def _build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--no-ablations", action="store_true",
                     help="skip the mixing and norm ablations (9 M instead of 16 M)")
     pm.add_argument("--seed", type=int, default=0)
+    pm.add_argument("--stills", metavar="DIR",
+                    help="also train on camera motion over the photos in DIR (equal weight "
+                         "with the videos; our runs use ../shared/data/stills); evaluation "
+                         "stays on the videos' held-out frames")
+    pm.add_argument("--image-ratio", type=float, default=0.0, dest="image_ratio",
+                    help="share of training items that are single frames (default 0)")
     sp = exp_sub.add_parser(
         "split", help="write the experiment's time split of the data (to re-measure held-out "
                       "figures)",
@@ -165,9 +177,14 @@ def main(argv: list[str] | None = None) -> int:
             settings = ExperimentSettings(
                 data=args.data, out=args.out, preset=args.preset, minutes=args.minutes,
                 size=args.size, eval_frames=args.eval_frames, eval_size=args.eval_size,
-                seed=args.seed, ablations=not args.no_ablations)
+                seed=args.seed, ablations=not args.no_ablations, stills=args.stills,
+                image_ratio=args.image_ratio)
             run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]))
             return 0
+        elif args.command == "data":
+            from .data import run_data
+
+            return run_data(args)
         elif args.command == "latents":
             from .dit import run_latents
 

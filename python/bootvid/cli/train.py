@@ -21,7 +21,10 @@ RUN_OVERRIDES = [
     ("--precision", "precision", str, "run.precision", "auto (bf16 on GPU), fp32 or bf16"),
 ]
 _OVERRIDES = [
-    ("--data", "data", str, "data.path", "video folder or file (default: synthetic videos)"),
+    ("--data", "data", str, "data.path", "video folder or file, in place of the config's data "
+     "(data.path or data.sources; with neither: synthetic videos)"),
+    ("--image-ratio", "image_ratio", float, "data.image_ratio",
+     "share of items that are single frames (images), e.g. 0.25"),
     ("--size", "size", int, "data.size", "training resolution (square crops)"),
     ("--frames", "frames", int, "data.frames", "frames per clip: 1 + k * temporal compression"),
     ("--seed", "seed", int, "run.seed", "seed of the clips, noise and initialisation"),
@@ -64,6 +67,8 @@ def flag_values(args: argparse.Namespace, table: list[tuple]) -> dict:
 
 def _flag_overrides(args: argparse.Namespace) -> dict:
     out = flag_values(args, _OVERRIDES)
+    if "data.path" in out:  # --data replaces the config's data, whichever form it has
+        out["data.sources"] = None
     if getattr(args, "temporal_compression", None) is not None:
         out["model.temporal_compression"] = args.temporal_compression
     if args.preset is not None:

@@ -9,6 +9,10 @@ in every DataLoader worker and run::
 
     data = VideoFolderDataset(["videos/"], frames=17, size=128, frame_stride=2)
     # or, with no files at hand: SyntheticVideoDataset(frames=17, size=128)
+    # or a camera moving over photos: StillMotionDataset("photos/", frames=17, size=128)
+    # or several at once, a quarter of the items single frames, batched by length:
+    #   mixed = MixedDataset([data, stills], weights=[1, 1], image_ratio=0.25)
+    #   DataLoader(mixed, batch_size=8, collate_fn=collate_by_length)  # [(positions, clips)]
     loader = DataLoader(data, batch_size=8, shuffle=True, num_workers=4)
     for video in loader:  # (8, 3, 17, 128, 128)
         ...
@@ -27,14 +31,18 @@ File I/O needs PyAV (``pip install av``), imported only when a file is read or w
 """
 
 from .folder import VideoFolderDataset
+from .mixed import MixedDataset, collate_by_length
 from .seeding import item_generator
+from .stills import IMAGE_EXTENSIONS, CameraPath, StillClip, StillMotionDataset, find_images
 from .synthetic import SyntheticVideoDataset
 from .transforms import center_crop_resize, random_resized_crop
 from .video_io import (VIDEO_EXTENSIONS, VideoInfo, VideoReadError, VideoWriter, find_videos,
                        iter_frames, probe_video, read_frames, write_video)
 
 __all__ = [
-    "VIDEO_EXTENSIONS", "SyntheticVideoDataset", "VideoFolderDataset", "VideoInfo",
-    "VideoReadError", "VideoWriter", "center_crop_resize", "find_videos", "item_generator",
-    "iter_frames", "probe_video", "random_resized_crop", "read_frames", "write_video",
+    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "CameraPath", "MixedDataset", "StillClip",
+    "StillMotionDataset", "SyntheticVideoDataset", "VideoFolderDataset", "VideoInfo",
+    "VideoReadError", "VideoWriter", "center_crop_resize", "collate_by_length", "find_images",
+    "find_videos", "item_generator", "iter_frames", "probe_video", "random_resized_crop",
+    "read_frames", "write_video",
 ]

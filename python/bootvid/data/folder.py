@@ -9,12 +9,11 @@ the next video, so an epoch does not crash on one bad file.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Iterable
 
 import torch
 
-from ._base import EndlessClipDataset
+from ._base import EndlessClipDataset, FileSkips
 from ._checks import integer, positive_int
 from .seeding import item_generator
 from .transforms import random_resized_crop
@@ -25,7 +24,7 @@ from .video_io import VIDEO_EXTENSIONS, VideoInfo, VideoReadError, find_videos, 
 _OWNER = "VideoFolderDataset"
 
 
-class VideoFolderDataset(EndlessClipDataset):
+class VideoFolderDataset(FileSkips, EndlessClipDataset):
     """Clips ``(3, frames, size, size)`` float32 in [-1, 1] cut at random from video files.
 
     ``paths``: video files and/or folders (searched recursively for ``extensions``). A clip is
@@ -70,10 +69,8 @@ class VideoFolderDataset(EndlessClipDataset):
                       else [os.fspath(p) for p in paths])
         files = find_videos(self.paths, extensions)
         self.videos: list[VideoInfo] = []
-        self.skipped: list[tuple[str, str]] = []
-        self._bad: set[int] = set()  # indices into self.videos that failed at run time
+        self._init_skips()  # (_bad: indices into self.videos that failed at run time)
         self._frames_seen: dict[int, int] = {}  # frame counts learned by decoding
-        self._warned: set[str] = set()
         for path in files:
             try:
                 # Counts and rates only: the frames are turned upright when read.
@@ -87,21 +84,18 @@ class VideoFolderDataset(EndlessClipDataset):
                 continue
             self.videos.append(info)
         if not self.videos:
-            reasons = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
-            more = f" (and {len(self.skipped) - 3} more)" if len(self.skipped) > 3 else ""
-            raise ValueError(
-                f"VideoFolderDataset: none of the {len(files)} video files found in "
-                f"{self.paths} is usable; a clip needs {self.frames_needed} frames "
-                f"({self._clip_spec()}). Reasons: {reasons}{more}")
+            raise self._none_usable(len(files), "video files",
+                                    f"; a clip needs {self.frames_needed} frames "
+                                    f"({self._clip_spec()})")
+
+    def _frames_changed(self) -> None:
+        self.frames_needed = 1 + (self.frames - 1) * self.frame_stride
+        # Per-copy records (a shorter clip may still fit a video the other copy found short).
+        self._frames_seen = dict(self._frames_seen)
+        self._copy_skips()
 
     def _clip_spec(self) -> str:
         return f"frames={self.frames}, frame_stride={self.frame_stride}"
-
-    def _skip(self, path: str, reason: str) -> None:
-        self.skipped.append((path, reason))
-        if path not in self._warned:
-            self._warned.add(path)
-            warnings.warn(f"VideoFolderDataset: skipping {path}: {reason}", stacklevel=3)
 
     def __repr__(self) -> str:
         return (f"VideoFolderDataset({len(self.videos) - len(self._bad)} videos, "

@@ -699,11 +699,18 @@ def find_videos(paths: str | os.PathLike | Iterable[str | os.PathLike],
     directly is taken whatever its extension. Duplicates are dropped, the order kept.
     Raises ``FileNotFoundError`` naming a path that does not exist, ``ValueError`` naming a
     folder that holds no video file."""
+    return find_media(paths, extensions, "video")
+
+
+def find_media(paths: str | os.PathLike | Iterable[str | os.PathLike],
+               extensions: Iterable[str], kind: str) -> list[str]:
+    """:func:`find_videos` for any kind of file (``kind`` names it in errors: "image")."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
+    caller = f"find_{kind}s"
     if not paths:
-        raise ValueError("find_videos: no paths given")
+        raise ValueError(f"{caller}: no paths given")
     exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
     found: list[str] = []
     for p in paths:
@@ -712,11 +719,11 @@ def find_videos(paths: str | os.PathLike | Iterable[str | os.PathLike],
         elif os.path.isdir(p):
             in_dir = _walk(p, exts)
             if not in_dir:
-                raise ValueError(f"find_videos: no video files in folder {p!r} (searched "
+                raise ValueError(f"{caller}: no {kind} files in folder {p!r} (searched "
                                  f"recursively for extensions {' '.join(exts)})")
             found.extend(in_dir)
         else:
-            raise FileNotFoundError(f"find_videos: {p!r} does not exist")
+            raise FileNotFoundError(f"{caller}: {p!r} does not exist")
     return list(dict.fromkeys(found))
 
 

@@ -67,12 +67,31 @@ class ExperimentSettings:
     seed: int = 0
     ablations: bool = True
     model_overrides: dict | None = None  # TokenizerConfig fields (tests use a smaller model)
+    #: A folder of photos trained on beside the videos' training part (StillMotionDataset),
+    #: equal weights; None: the videos only. Evaluation stays on the videos' held-out part.
+    stills: str | None = None
+    #: Share of single-frame items (images) in training.
+    image_ratio: float = 0.0
+
+
+def data_description(s: ExperimentSettings) -> str:
+    """What the experiment's models train on, for its report."""
+    what = "the training part (first frames) of each video"
+    if s.stills:
+        what = f"{what} and camera motion over the photos in {s.stills} (equal weights)"
+    if s.image_ratio:
+        what += f"; {100 * s.image_ratio:g}% of the items single frames"
+    return what
 
 
 def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str):
     from ..train import TrainConfig
 
-    over = {"data.path": data_dir, "data.size": s.size, "data.frames": s.frames,
+    data = ({"data.sources": [{"kind": "videos", "path": data_dir, "weight": 1.0},
+                              {"kind": "stills", "path": s.stills, "weight": 1.0}],
+             "data.path": None} if s.stills else {"data.path": data_dir})
+    over = {**data, "data.image_ratio": s.image_ratio, "data.size": s.size,
+            "data.frames": s.frames,
             "run.max_minutes": spec.budget * s.minutes, "run.max_steps": 10**6,
             "run.seed": s.seed, "model.temporal_compression": spec.temporal_compression}
     if s.model_overrides:
@@ -190,6 +209,7 @@ def write_report(s: ExperimentSettings, split, info: dict, results: dict, comman
     evals = results["evals"]
     lines = [f"# ProMAG at small scale: {s.preset} preset, {s.minutes:g} min per stage", "",
              f"Command: `{command}`", "",
+             f"Training data: {data_description(s)}.", "",
              f"Held-out evaluation: first {s.eval_frames} frames at {s.eval_size}x{s.eval_size} "
              "of the held-out part (last frames) of each video, never trained on:", ""]
     lines += [f"- {os.path.basename(v.heldout_file)} (from {v.source}: frames {v.train_frames}"
@@ -238,6 +258,8 @@ def split_data(s: ExperimentSettings):
 
 def run_experiment(s: ExperimentSettings, command: str = "", log=print) -> str:
     start = time.time()
+    if s.stills and not os.path.exists(s.stills):
+        raise FileNotFoundError(f"--stills: {s.stills!r} does not exist")
     split = split_data(s)
     data_dir = os.path.join(s.out, "data", "train")
     info = train_all(s, data_dir, log)

@@ -39,10 +39,23 @@ class ModelConfig:
     init_from: Optional[str] = None
 
 
+#: The kinds of ``data.sources``: a video folder, a folder of photos filmed by a moving
+#: camera (StillMotionDataset), procedural clips (no path).
+SOURCE_KINDS = ("videos", "stills", "synthetic")
+
+
 @dataclass
 class DataConfig:
-    #: A folder (searched recursively) or a list of video files; None: synthetic videos.
+    #: A folder (searched recursively) or a list of video files; None (and no ``sources``):
+    #: synthetic videos.
     path: Union[str, list, None] = None
+    #: Instead of ``path``: several sources sampled by weight per item, each
+    #: ``{kind: videos | stills | synthetic, path: folder, file or a list, weight: 1.0}``.
+    sources: Optional[list] = None
+    #: The share of items that are single frames (images) from the same sources, trained as
+    #: 1-frame videos in their own forward pass. The loss is a mean over items: an image
+    #: weighs as much as a clip.
+    image_ratio: float = 0.0
     #: Frames per training clip: 1 + k * temporal_compression (17 = 1 + 4*4 = 1 + 16*1).
     frames: int = 17
     size: int = 64
@@ -178,27 +191,34 @@ class SectionedConfig:
             if value is None:
                 continue
             paths = [value] if isinstance(value, str) else list(value)
-            resolved = []
-            for path in paths:
-                if not isinstance(path, str) or not path:
-                    raise ConfigError(f"{dotted}: expected a path, got {path!r}")
-                full = os.path.abspath(os.path.expanduser(path))
-                if not os.path.exists(full):
-                    # A local directory wins over a shipped model of the same name, as in
-                    # resolve_model_dir.
-                    if dotted in self.MODEL_NAME_KEYS and path in SHIPPED:
-                        resolved.append(path)
-                        continue
-                    if dotted not in unused:
-                        where = ("" if os.path.isabs(path) else
-                                 f" (relative paths are taken from the current directory, "
-                                 f"{os.getcwd()})")
-                        hint = self.PATH_HINTS.get(dotted, "")
-                        raise ConfigPathError(f"{dotted}: {path!r} does not exist{where}"
-                                              + (f"; {hint}" if hint else ""))
-                resolved.append(full)
+            resolved = [self._resolve_path(dotted, p, dotted in unused) for p in paths]
             d[section][key] = resolved[0] if isinstance(value, str) else resolved
+        self._resolve_more_paths(d, unused)
         return type(self).from_dict(d)
+
+    def _resolve_more_paths(self, d: dict, unused: set[str]) -> None:
+        """Resolve input paths that INPUT_PATHS cannot name (inside lists) in ``d``."""
+
+    def _resolve_path(self, dotted: str, path, unused: bool) -> str:
+        """One input path, absolute and checked (see :meth:`with_resolved_paths`)."""
+        from ..pretrained import SHIPPED
+
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"{dotted}: expected a path, got {path!r}")
+        full = os.path.abspath(os.path.expanduser(path))
+        if not os.path.exists(full):
+            # A local directory wins over a shipped model of the same name, as in
+            # resolve_model_dir.
+            if dotted in self.MODEL_NAME_KEYS and path in SHIPPED:
+                return path
+            if not unused:
+                where = ("" if os.path.isabs(path) else
+                         f" (relative paths are taken from the current directory, "
+                         f"{os.getcwd()})")
+                hint = self.PATH_HINTS.get(dotted.split("[")[0], "")
+                raise ConfigPathError(f"{dotted}: {path!r} does not exist{where}"
+                                      + (f"; {hint}" if hint else ""))
+        return full
 
     def merged(self, overrides: dict):
         """A copy with ``{"section.key": value}`` overrides applied (and validated)."""
@@ -268,7 +288,20 @@ class TrainConfig(SectionedConfig):
         return ({"model.init_from"} if resume else set()) | (
             {"loss.lpips_path", "loss.lpips_backbone"} if self.loss.perceptual == 0 else set())
 
+    def _resolve_more_paths(self, d: dict, unused: set[str]) -> None:
+        for k, source in enumerate(d["data"]["sources"] or []):
+            path = source.get("path") if isinstance(source, dict) else None
+            if isinstance(path, list):
+                source["path"] = [self._resolve_path(f"data.sources[{k}].path", p, False)
+                                  for p in path]
+            elif path is not None:
+                source["path"] = self._resolve_path(f"data.sources[{k}].path", path, False)
+
     PATH_HINTS = {
+        "data.sources": "a folder or file of videos (kind videos) or photos (kind stills); "
+                        "configs/fast-mixed.yaml reads the project's photos and the split "
+                        "`bootvid experiment split --data ../shared/data/videos --out "
+                        "runs/split` writes. --data DIR replaces the sources with your videos",
         "model.init_from": "give a save_pretrained directory, a training run or a shipped "
                            "model (tiny-4x, tiny-8x, tiny-16x)",
         "loss.lpips_path": "LPIPS-VGG weights are read from a local file (nothing is "
@@ -323,6 +356,7 @@ class TrainConfig(SectionedConfig):
                            ("loss.gan_start", ls.gan_start, 0)):
             if v < lo:
                 bad(key, f"must be >= {lo}, got {v}")
+        _check_sources(dt)
         if len(dt.scale_range) != 2 or not 0 < dt.scale_range[0] <= dt.scale_range[1]:
             bad("data.scale_range", f"must be [lo, hi] with 0 < lo <= hi, got {dt.scale_range}")
         for key, v in (("loss.l1", ls.l1), ("loss.kl", ls.kl), ("loss.perceptual", ls.perceptual),
@@ -363,6 +397,50 @@ class TrainConfig(SectionedConfig):
                 f"data.frames: a {temporal_compression}x tokenizer trains on clips of "
                 f"1 + k*{temporal_compression} frames, got {f}; use e.g. "
                 f"{1 + k * temporal_compression}")
+
+
+def _check_sources(dt: DataConfig) -> None:
+    """The checks of ``data.sources`` and ``data.image_ratio``; sources get their default
+    weight (1.0) filled in."""
+    if not (0 <= dt.image_ratio < 1):
+        raise ConfigError(f"data.image_ratio: the share of single-frame items, in [0, 1), got "
+                          f"{dt.image_ratio}")
+    if dt.sources is None:
+        return
+    if dt.path is not None:
+        raise ConfigError("data.path and data.sources: give one of them (a source "
+                          "{kind: videos, path: ...} is what data.path means)")
+    if not dt.sources:
+        raise ConfigError("data.sources: an empty list; give at least one source, or null "
+                          "(then data.path, or synthetic videos)")
+    for k, source in enumerate(dt.sources):
+        key = f"data.sources[{k}]"
+        if not isinstance(source, dict):
+            raise ConfigError(f"{key}: expected a mapping {{kind, path, weight}}, got "
+                              f"{source!r}")
+        unknown = sorted(set(source) - {"kind", "path", "weight"})
+        if unknown:
+            raise ConfigError(f"{key}: unknown key(s) {unknown}; a source has kind, path and "
+                              "weight")
+        kind = source.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{key}.kind: choose one of {SOURCE_KINDS}, got {kind!r}")
+        path = source.get("path")
+        if kind == "synthetic" and path is not None:
+            raise ConfigError(f"{key}.path: synthetic clips read no files; leave path out")
+        paths = path if isinstance(path, list) else [path]
+        if kind != "synthetic" and not (paths and all(isinstance(p, str) and p for p in paths)):
+            raise ConfigError(f"{key}.path: a {kind} source needs a path (a folder or file, or "
+                              f"a list of them), got {path!r}")
+        weight = source.setdefault("weight", 1.0)
+        try:  # (YAML 1.1 reads 1e-1, without a dot, as a string)
+            weight = float(weight) if not isinstance(weight, bool) else float("nan")
+        except (TypeError, ValueError):
+            weight = float("nan")
+        if not (math.isfinite(weight) and weight > 0):
+            raise ConfigError(f"{key}.weight: must be a number > 0 (to leave a source out, "
+                              f"remove it), got {source['weight']!r}")
+        source["weight"] = weight
 
 
 # ---- presets --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from . import checkpoint as ckpt
 from .config import ConfigError
@@ -255,12 +255,18 @@ class TrainingLoop:
 
     # ---- the loop ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _collate(items: list) -> list:
+        """A micro-batch as a list of ``(indices, batch)`` groups, each one forward pass (the
+        tokenizer trainer groups clips by length; here: one group)."""
+        return [default_collate(items)]
+
     def _loader(self) -> DataLoader:
         r = self.config.run
         sampler = StepSampler(r.batch_size, self.dist.rank, self.dist.world_size,
                               start=self.step * self.config.optim.grad_accum)
         return DataLoader(IndexedDataset(self.dataset), batch_size=r.batch_size, sampler=sampler,
-                          num_workers=self.config.data.num_workers,
+                          num_workers=self.config.data.num_workers, collate_fn=self._collate,
                           pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(0), persistent_workers=False)
 
@@ -322,16 +328,22 @@ class TrainingLoop:
                 complete = True
                 for m in range(accum):
                     try:
-                        indices, batch = next(it)
+                        groups = next(it)
                     except Exception:
                         if not stop_signal:
                             raise
                         complete = False  # Ctrl-C reached the DataLoader workers too
                         break
-                    terms, out = self.forward_backward(indices.tolist(), batch, 1.0 / accum,
-                                                       sync=m == accum - 1)
-                    for k, v in terms.items():
-                        sums[k] = sums.get(k, 0.0) + v / accum
+                    # Each group's loss is a mean over its items: weighting it by its share
+                    # makes the micro-batch's loss the mean over all of its items.
+                    items = sum(len(indices) for indices, _ in groups)
+                    for n, (indices, batch) in enumerate(groups):
+                        share = len(indices) / items / accum
+                        terms, out = self.forward_backward(
+                            indices.tolist(), batch, share,
+                            sync=m == accum - 1 and n == len(groups) - 1)
+                        for k, v in terms.items():
+                            sums[k] = sums.get(k, 0.0) + v * share
                 if not complete:  # drop the partial gradient: the checkpoint is at a step
                     self._zero_grad()
                     stopped = "interrupted"

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
+from ..data.mixed import collate_by_length
 from ..data.seeding import item_generator
 from ..tokenizer import TokenizerConfig, VideoTokenizer
 from .config import ConfigError, TrainConfig
@@ -43,16 +44,44 @@ class _Autoencode(nn.Module):
 
 
 def build_dataset(config: TrainConfig) -> Dataset:
-    """The training clips the config describes: a video folder, or synthetic videos."""
+    """The training items the config describes: ``data.sources`` mixed by weight, a video
+    folder (``data.path``) or synthetic videos; with ``data.image_ratio``, that share of the
+    items single frames."""
+    from .. import data
+
     d, seed = config.data, config.run.seed
-    if d.path is None:
-        from ..data import SyntheticVideoDataset
 
-        return SyntheticVideoDataset(frames=d.frames, size=d.size, seed=seed)
-    from ..data import VideoFolderDataset
+    def videos(path):
+        return data.VideoFolderDataset(path, frames=d.frames, size=d.size,
+                                       frame_stride=d.frame_stride, seed=seed,
+                                       scale_range=tuple(d.scale_range), hflip=d.hflip)
 
-    return VideoFolderDataset(d.path, frames=d.frames, size=d.size, frame_stride=d.frame_stride,
-                              seed=seed, scale_range=tuple(d.scale_range), hflip=d.hflip)
+    builders = {"videos": videos,
+                "stills": lambda path: data.StillMotionDataset(path, frames=d.frames,
+                                                               size=d.size, seed=seed,
+                                                               hflip=d.hflip),
+                "synthetic": lambda path: data.SyntheticVideoDataset(frames=d.frames,
+                                                                     size=d.size, seed=seed)}
+    if d.sources:
+        sources = [builders[s["kind"]](s.get("path")) for s in d.sources]
+        names = [_source_name(s) for s in d.sources]
+        return data.MixedDataset(sources, [s.get("weight", 1.0) for s in d.sources],
+                                 d.image_ratio, names, seed=seed)
+    kind = "synthetic" if d.path is None else "videos"
+    single = builders[kind](d.path)
+    if d.image_ratio > 0:
+        return data.MixedDataset([single], image_ratio=d.image_ratio, names=[kind], seed=seed)
+    return single
+
+
+def _source_name(source: dict) -> str:
+    """``stills (photos)``: the kind and the folder or file named (previews, logs)."""
+    path = source.get("path")
+    if path is None:
+        return source["kind"]
+    first = path[0] if isinstance(path, list) else path
+    more = f" +{len(path) - 1}" if isinstance(path, list) and len(path) > 1 else ""
+    return f"{source['kind']} ({os.path.basename(os.path.normpath(first))}{more})"
 
 
 def _last_trainable_weight(module: nn.Module) -> nn.Parameter | None:
@@ -71,12 +100,15 @@ class Trainer(TrainingLoop):
     ``run_dir`` receives the config, checkpoints, ``log.jsonl``, previews and the final
     ``model/`` and ``model_ema/``. ``resume=True`` continues the run in ``run_dir`` from its
     newest readable checkpoint (the model is rebuilt from the checkpoint: no ``grow_from``
-    needed). ``dataset`` replaces the config's data (tests). ``hooks`` are called as
+    needed). ``dataset`` replaces the config's data, ``data.sources`` and ``data.image_ratio``
+    included (tests, custom data). ``hooks`` are called as
     ``hook(trainer, step)`` after every optimizer step.
     """
 
     config_file = CONFIG_FILE
     postfix_keys = ("loss", "l1", "kl", "g_loss")
+    #: Images (1-frame items) and clips are separate forward passes of one micro-batch.
+    _collate = staticmethod(collate_by_length)
 
     def __init__(self, config: TrainConfig, run_dir: str | os.PathLike, *,
                  grow_from: str | os.PathLike | None = None, resume: bool = False,
