@@ -12,7 +12,7 @@ export BOOTVID_CUDA_ARCHS ?= 90
 SOURCES := $(shell find csrc python -type f \( -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' -o -name '*.py' \)) \
            $(shell find checkpoints -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 
-.PHONY: all venv install test demo bench bench-quick clean
+.PHONY: all venv install test demo bench bench-quick bench-smoke clean
 
 all: test
 
@@ -50,6 +50,11 @@ bench: $(BUILT)
 	mkdir -p docs/benchmarks .benchmarks && cp .benchmarks-run.json docs/benchmarks/cpu-run.json
 	$(BIN)/python -m benchmarks.report docs/benchmarks/cpu-run.json $(BENCH_GPU_JSON) \
 		--plots docs/benchmarks > .benchmarks/report.md && mv .benchmarks/report.md BENCHMARKS.md
+
+# `make bench-smoke` (CI): every suite once as a plain test (--benchmark-disable: nothing timed,
+# ratios and targets skipped), on the quick shapes.
+bench-smoke: $(BUILT)
+	BOOTVID_BENCH_QUICK=1 $(BIN)/python -m pytest benchmarks -q --benchmark-disable
 
 bench-quick: $(BUILT)
 	BOOTVID_BENCH_QUICK=1 $(BIN)/python -m pytest benchmarks -q --benchmark-json=.benchmarks-quick.json

@@ -68,6 +68,14 @@ def timed_call(fn) -> float:
     return time.perf_counter() - t0
 
 
+def median_s(benchmark) -> float | None:
+    """The timed median in seconds; None under ``--benchmark-disable``, where pytest-benchmark
+    runs each case once as a plain test and keeps no statistics (callers then skip their
+    ratios and records)."""
+    stats = getattr(benchmark, "stats", None)
+    return stats.stats.median if stats is not None else None
+
+
 def adaptive_pedantic(benchmark, fn, budget_s: float, max_rounds: int = 7,
                       long_call_s: float = 8.0, warm: bool = True) -> float | None:
     """Warm ``fn`` up with one call (unless ``warm`` is False: the caller already ran it),

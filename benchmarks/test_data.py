@@ -19,6 +19,7 @@ import os
 import pytest
 import torch
 
+from bench_common import median_s
 from bootvid.data import StillMotionDataset, SyntheticVideoDataset
 
 QUICK = os.environ.get("BOOTVID_BENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -33,10 +34,12 @@ def test_synthetic_clip(benchmark):
     benchmark.group = "data/synthetic"
     benchmark.pedantic(lambda: ds[next(index)], rounds=5 if QUICK else 30, iterations=1,
                        warmup_rounds=1)
+    med = median_s(benchmark)
+    if med is None:  # --benchmark-disable: the case ran once, untimed
+        return
     benchmark.extra_info.update(suite="data", frames=17, size="64x64", shape=[3, 17, 64, 64],
                                 dtype="float32", device=str(DEVICE), host="cpu", quick=QUICK,
-                                ms_per_clip=round(benchmark.stats.stats.median * 1e3, 2),
-                                threads=torch.get_num_threads())
+                                ms_per_clip=round(med * 1e3, 2), threads=torch.get_num_threads())
 
 
 STILLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
@@ -74,7 +77,9 @@ def test_still_motion_clip(benchmark, stills_folder, size):
                            warmup_rounds=1)
     finally:
         torch.set_num_threads(threads)
-    med = benchmark.stats.stats.median
+    med = median_s(benchmark)
+    if med is None:  # --benchmark-disable: the case ran once, untimed
+        return
     benchmark.extra_info.update(suite="data", dataset="StillMotionDataset", frames=17,
                                 size=f"{size}x{size}", shape=[3, 17, size, size],
                                 dtype="float32", device=str(DEVICE), host="cpu", quick=QUICK,

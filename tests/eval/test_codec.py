@@ -124,3 +124,26 @@ def test_cli_reconstruct_encode_decode(model_dir, video_file, tmp_path, capsys):
     assert str(bad) in err and not (tmp_path / "o.mp4").exists()
     assert main(["decode", "--model", model_dir, str(src), str(tmp_path / "o.mp4")]) == 2
     assert "not a readable safetensors file" in capsys.readouterr().err
+
+
+def test_sizes_are_width_x_height_and_the_size_written(tok, model_dir, video_file, tmp_path,
+                                                       capsys):
+    """A 33x25 output (odd sizes) is written 34x26 by yuv420p codecs, and the message says so;
+    yuv444p keeps it exact."""
+    src = video_file(5, 48, 64)
+    r = reconstruct_file(tok, src, str(tmp_path / "a.mp4"), size=25)
+    assert (r["width"], r["height"], r["written_size"]) == (33, 25, (34, 26))
+    info = probe_video(tmp_path / "a.mp4")
+    assert (info.width, info.height) == (34, 26)
+    exact = reconstruct_file(tok, src, str(tmp_path / "b.mkv"), size=25, codec="ffv1",
+                             pixel_format="yuv444p")
+    assert exact["written_size"] == (33, 25)
+    info = probe_video(tmp_path / "b.mkv")
+    assert (info.width, info.height) == (33, 25)
+    assert main(["reconstruct", "--model", model_dir, src, str(tmp_path / "c.mp4"), "--size",
+                 "25", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "5 frames at 12 fps, 34x26 (33x25 frames" in out and "yuv444p" in out
+    assert main(["reconstruct", "--model", model_dir, src, str(tmp_path / "d.mkv"), "--size",
+                 "25", "--codec", "ffv1", "--pixel-format", "yuv444p", "--no-progress"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("5 frames at 12 fps, 33x25")

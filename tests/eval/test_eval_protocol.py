@@ -138,3 +138,35 @@ def test_stride_evaluates_a_subsampled_video(model_dir, video_file, tmp_path):
     assert res["stride"] == 4 and len(res["videos"][0]["psnr_per_frame"]) == 5
     with pytest.raises(Exception, match="17 .*5 frames, stride 4"):
         load_reference(video_file(12, 48, 64, seed=9), frames=5, size=32, stride=4)
+
+
+def test_frame_grids_are_labelled(tmp_path):
+    """Rows input / reconstruction / |error| x4, columns by frame index, the title given."""
+    pytest.importorskip("matplotlib")
+    import torch
+
+    from bootvid.eval.plots import save_frame_grid
+
+    ref = torch.randint(0, 256, (9, 16, 16, 3), dtype=torch.uint8)
+    rec = (ref.int() + 10).clamp(0, 255).byte()
+    texts = []
+    import matplotlib.figure
+
+    real_suptitle = matplotlib.figure.Figure.suptitle
+
+    def spy(fig, t, **kw):
+        texts.append(t)
+        for ax in fig.axes:
+            texts.extend([ax.get_ylabel(), ax.get_xlabel()])
+        return real_suptitle(fig, t, **kw)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(matplotlib.figure.Figure, "suptitle", spy):
+        path = save_frame_grid(ref, rec, str(tmp_path / "g.png"), max_frames=4,
+                               title="clip through tiny-4x: PSNR 28.1 dB")
+    assert os.path.getsize(path) > 1000
+    assert texts[0] == "clip through tiny-4x: PSNR 28.1 dB"
+    labels = set(texts[1:])
+    assert {"input", "reconstruction", "|error| x4"} <= labels
+    assert {"frame 0", "frame 3", "frame 5", "frame 8"} <= labels

@@ -36,6 +36,9 @@ def add_codec_arguments(p: argparse.ArgumentParser, command: str) -> None:
     if command != "encode":
         p.add_argument("--codec", default="libx264",
                        help="video codec of the output (default libx264; ffv1 is lossless)")
+        p.add_argument("--pixel-format", dest="pixel_format",
+                       help="pixel format of the output (default: yuv420p where the codec has "
+                            "it, which needs even sizes; yuv444p keeps odd sizes exact)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -53,17 +56,29 @@ def run_codec(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if args.command == "reconstruct":
         r = codec.reconstruct_file(tok, args.input, args.output, args.chunk_frames, args.size,
-                                   args.side_by_side, args.codec, progress, args.max_frames)
+                                   args.side_by_side, args.codec, progress, args.max_frames,
+                                   args.pixel_format)
     elif args.command == "encode":
         r = codec.encode_file(tok, args.input, args.output, args.chunk_frames, args.size,
                               progress, args.max_frames)
     else:
         r = codec.decode_file(tok, args.input, args.output, args.chunk_latents, args.codec,
-                              progress)
-    detail = (f", latents {tuple(r['latent_shape'])}" if "latent_shape" in r else "")
+                              progress, args.pixel_format)
     print(f"bootvid: wrote {args.output}: {r['frames']} frames at {r['fps']:.3g} fps, "
-          f"{r['height']}x{r['width']}{detail}")
+          f"{_size_written(r)}")
     return 0
+
+
+def _size_written(r: dict) -> str:
+    """``width x height`` of what was written, saying when the codec made it larger."""
+    if "latent_shape" in r:
+        return f"{r['width']}x{r['height']} encoded, latents {tuple(r['latent_shape'])}"
+    w, h = r.get("written_size") or (r["width"], r["height"])
+    if (w, h) == (r["width"], r["height"]):
+        return f"{w}x{h}"
+    return (f"{w}x{h} ({r['width']}x{r['height']} frames, the last column / row repeated: "
+            f"{r.get('codec', 'the codec')} in a 4:2:0 pixel format needs even sizes; "
+            "--pixel-format yuv444p keeps them exact)")
 
 
 def _shipped_model_of(latents: str, device: str):

@@ -48,10 +48,11 @@ def _write_json(obj, path: str) -> None:
 
 def _evaluate_model(model: str | None, videos: list[str], args, plots: str | None) -> dict:
     from .. import pretrained
-    from ..eval.protocol import evaluate
+    from ..eval.protocol import evaluate, format_psnr
     from ..train.rundir import load_tokenizer
 
     tok, what = load_tokenizer(model, device=args.device)
+    label = model or pretrained.DEFAULT_MODEL
     print(f"bootvid: evaluating the {what}")
     on_video = None
     if plots:
@@ -59,7 +60,10 @@ def _evaluate_model(model: str | None, videos: list[str], args, plots: str | Non
 
         def on_video(res, ref, rec):
             name = os.path.splitext(os.path.basename(res.path))[0]
-            save_frame_grid(ref, rec, os.path.join(plots, f"frames_{name}.png"))
+            save_frame_grid(ref, rec, os.path.join(plots, f"frames_{name}.png"),
+                            title=f"{os.path.basename(res.path)} through {label} "
+                                  f"({tok.temporal_compression}x): PSNR "
+                                  f"{format_psnr(res.psnr).strip()} dB, SSIM {res.ssim:.3f}")
 
     lpips = None
     if args.lpips:
@@ -72,7 +76,7 @@ def _evaluate_model(model: str | None, videos: list[str], args, plots: str | Non
 
         detector = load_detector(args.fvd_detector, args.device)
     return evaluate(tok, videos, args.frames, args.size, device=args.device,
-                    model_name=model or pretrained.DEFAULT_MODEL,
+                    model_name=label,
                     progress=True, on_video=on_video, lpips=lpips, fvd_detector=detector,
                     stride=args.stride)
 

@@ -584,6 +584,15 @@ class VideoWriter:
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
+    @property
+    def written_size(self) -> tuple[int, int] | None:
+        """``(width, height)`` of the frames in the file (None before the first frames): the
+        frames' size, or one pixel more where the pixel format needs even sizes."""
+        if self._size is None:
+            return None
+        h, w = (n + (n % 2 if pad else 0) for n, pad in zip(self._size, self._pad_odd))
+        return w, h
+
     def write(self, frames) -> None:
         """Encode uint8 RGB frames ``(n, H, W, 3)`` (tensor or array) or one frame
         ``(H, W, 3)``."""
@@ -593,9 +602,9 @@ class VideoWriter:
         frames = _as_frames(frames, who, single=True)
         size = frames.shape[1:3]
         if self._size is not None and size != self._size:
-            raise ValueError(f"{who}: frames of size {size[0]}x{size[1]} (height x width) "
-                             f"after frames of size {self._size[0]}x{self._size[1]}; the "
-                             f"frame size of a video is fixed by its first frames")
+            raise ValueError(f"{who}: frames of {size[1]}x{size[0]} (width x height) after "
+                             f"frames of {self._size[1]}x{self._size[0]}; the frame size of a "
+                             f"video is fixed by its first frames")
         if not len(frames):
             return
         self._size = size

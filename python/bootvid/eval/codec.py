@@ -71,7 +71,8 @@ def output_to_frames(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 @torch.no_grad()
 def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
                      side_by_side: bool = False, codec: str = "libx264",
-                     progress: bool = False, max_frames: int | None = None) -> dict:
+                     progress: bool = False, max_frames: int | None = None,
+                     pixel_format: str | None = None) -> dict:
     """Encode and decode the video ``src`` chunk by chunk and write the reconstruction to
     ``dst`` at the input's frame rate (``side_by_side``: input left, reconstruction right;
     ``max_frames``: only the first frames). Returns ``{"frames", "fps", "height", "width"}``
@@ -92,7 +93,7 @@ def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int 
             yield x
 
     bar = _bar(progress, min(info.frames, max_frames or info.frames), "reconstruct")
-    with VideoWriter(dst, info.fps, codec=codec) as writer:
+    with VideoWriter(dst, info.fps, codec=codec, pixel_format=pixel_format) as writer:
         for y in stream_reconstruct(tok, pieces(), chunk_frames=chunk_frames):
             out = output_to_frames(y, hw)
             if side_by_side:
@@ -104,7 +105,8 @@ def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int 
     if bar is not None:
         bar.close()
     return {"frames": writer.frames_written, "fps": info.fps, "height": hw[0],
-            "width": hw[1] * (2 if side_by_side else 1)}
+            "width": hw[1] * (2 if side_by_side else 1), "written_size": writer.written_size,
+            "codec": writer.codec}
 
 
 def _bar(progress: bool, total: int, desc: str):
@@ -179,7 +181,7 @@ def read_latents(path: str) -> tuple[torch.Tensor, dict]:
 
 @torch.no_grad()
 def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "libx264",
-                progress: bool = False) -> dict:
+                progress: bool = False, pixel_format: str | None = None) -> dict:
     """Decode latents written by :func:`encode_file` into the video ``dst``; refuses latents
     made by another model."""
     from ..data import VideoWriter
@@ -196,7 +198,7 @@ def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "l
     p = next(tok.parameters())
     dec = tok.stream_decoder(chunk_latents, num_frames=frames)
     bar = _bar(progress, frames, "decode")
-    with VideoWriter(dst, float(meta["fps"]), codec=codec) as writer:
+    with VideoWriter(dst, float(meta["fps"]), codec=codec, pixel_format=pixel_format) as writer:
         for t0 in range(0, z.shape[1], chunk_latents):
             y = dec.push(z[None, :, t0:t0 + chunk_latents].to(p.device, p.dtype))
             if y.shape[2]:
@@ -207,4 +209,4 @@ def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "l
     if bar is not None:
         bar.close()
     return {"frames": writer.frames_written, "fps": float(meta["fps"]), "height": hw[0],
-            "width": hw[1]}
+            "width": hw[1], "written_size": writer.written_size, "codec": writer.codec}

@@ -55,12 +55,36 @@ def plot_psnr_per_frame(summary: dict, path: str) -> str:
     return path
 
 
-def save_frame_grid(ref, rec, path: str, max_frames: int = 6) -> str:
-    """Input / reconstruction / |error| rows for a few frames of uint8 clips ``(T, H, W, 3)``."""
-    from ..data.images import save_png
-    from ..tokenizer.video import comparison_grid, frames_to_video
+def save_frame_grid(ref, rec, path: str, max_frames: int = 6, title: str = "",
+                    error_gain: float = 4.0) -> str:
+    """A labelled grid of uint8 clips ``(T, H, W, 3)``: rows input / reconstruction /
+    |error| x ``error_gain``, columns ``max_frames`` evenly spaced frames (their indices
+    under them), ``title`` above (e.g. the model and PSNR)."""
+    import torch
 
-    save_png(comparison_grid(frames_to_video(ref), frames_to_video(rec), max_frames), path)
+    plt = _pyplot()
+    T = ref.shape[0]
+    idx = torch.linspace(0, T - 1, min(T, max_frames)).round().long().tolist()
+    err = ((ref.float() - rec.float()).abs() * error_gain).clamp(0, 255).byte()
+    rows = [("input", ref), ("reconstruction", rec), (f"|error| x{error_gain:g}", err)]
+    h, w = ref.shape[1:3]
+    scale = 1.6 / max(h, w)
+    fig, axes = plt.subplots(3, len(idx), squeeze=False,
+                             figsize=(max(3.0, len(idx) * w * scale), 3 * h * scale + 0.6))
+    for r, (label, clip) in enumerate(rows):
+        for c, t in enumerate(idx):
+            ax = axes[r][c]
+            ax.imshow(clip[t].cpu().numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+            if r == len(rows) - 1:
+                ax.set_xlabel(f"frame {t}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
     return path
 
 
