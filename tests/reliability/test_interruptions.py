@@ -157,3 +157,42 @@ def test_torchrun_max_restarts_resumes_after_a_rank_dies(latents, tmp_path):
     events = [e["event"] for e in read_log(str(tmp_path / "b")) if "event" in e]
     assert any("world size 2" in e for e in events) and any(
         e.startswith("stop (max_steps)") for e in events)
+
+
+_GROUP_KILL = textwrap.dedent("""
+    import multiprocessing, os, signal, sys, threading
+    sys.path.insert(0, {helpers!r})
+    from train_helpers import tiny_config
+    from bootvid.train import Trainer
+
+    def kill_group(trainer, step):
+        if step == 2:  # as `pkill -f` does: every process of the run, the workers first
+            workers = multiprocessing.active_children()
+            assert workers
+            for w in workers:
+                os.kill(w.pid, signal.SIGTERM)
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    cfg = tiny_config(**{{"data.num_workers": 1, "run.max_steps": 50,
+                          "run.checkpoint_every": 100}})
+    result = Trainer(cfg, sys.argv[1], progress=False, hooks=[kill_group]).run()
+    print("stopped:", result.stopped, result.step)
+""")
+
+
+def test_sigterm_to_the_whole_process_group_stops_cleanly(tmp_path):
+    """The DataLoader workers get the signal too, here before the main process: they leave it
+    to the main process, and the run ends as interrupted, with a checkpoint and its models
+    (a worker that died first used to end the run with an error and no checkpoint)."""
+    helpers = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train")
+    script = tmp_path / "group_kill.py"
+    script.write_text(_GROUP_KILL.format(helpers=helpers))
+    run = tmp_path / "run"
+    for attempt in range(2):
+        r = subprocess.run([sys.executable, str(script), str(run / str(attempt))],
+                           capture_output=True, text=True, timeout=300, start_new_session=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "stopped: interrupted" in r.stdout, r.stdout + r.stderr[-2000:]
+        steps = [s for s, _ in ckpt.list_checkpoints(str(run / str(attempt)))]
+        assert steps and steps[-1] >= 2, steps
+        assert os.path.isfile(run / str(attempt) / "model" / "model.safetensors")

@@ -29,6 +29,15 @@ from .sampler import IndexedDataset, StepSampler
 from .schedule import lr_factor
 
 
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore SIGINT / SIGTERM. A kill of the whole
+    process group (Ctrl-C in a terminal, ``pkill -f``, a job scheduler) reaches them too, and a
+    worker dying first made the main process fail before its handler could save; now the main
+    process alone finishes its step, saves, and shuts the workers down."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 @dataclass
 class TrainResult:
     run_dir: str
@@ -267,6 +276,7 @@ class TrainingLoop:
                               start=self.step * self.config.optim.grad_accum)
         return DataLoader(IndexedDataset(self.dataset), batch_size=r.batch_size, sampler=sampler,
                           num_workers=self.config.data.num_workers, collate_fn=self._collate,
+                          worker_init_fn=_leave_stop_signals_to_the_main_process,
                           pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(0), persistent_workers=False)
 
