@@ -175,10 +175,10 @@ def _positions(rate: torch.Tensor) -> torch.Tensor:
 
 
 def _fit_offset(disp: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-                g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                g: torch.Generator) -> torch.Tensor:
     """A start ``c0`` with ``lo_t <= c0 + disp_t <= hi_t`` for every frame (per column),
-    shrinking the motion (halving it, then none) when it does not fit; returns
-    ``(c0 + disp, disp)``."""
+    shrinking the motion (halving it, then none) when it does not fit; returns ``c0 + disp``
+    (the motion as fitted)."""
     for attempt in range(9):
         first = (lo - disp).amax(0)
         last = (hi - disp).amin(0)
@@ -186,7 +186,7 @@ def _fit_offset(disp: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
             break
         disp = disp * (0.5 if attempt < 7 else 0.0)
     c0 = first + (last - first) * torch.rand(first.shape, generator=g)
-    return c0 + disp, disp
+    return c0 + disp
 
 
 class _MipSampler:
@@ -375,7 +375,7 @@ class StillMotionDataset(FileSkips, EndlessClipDataset):
         disp = _positions(pan * side.view(-1, 1))
         half = (side * spread / 2).view(-1, 1)
         dims = torch.tensor([[float(width), float(height)]])
-        center, _ = _fit_offset(disp, half, dims - half, g)
+        center = _fit_offset(disp, half, dims - half, g)
         return CameraPath(center, side, angle)
 
     # ---- rendering --------------------------------------------------------------------------
@@ -465,7 +465,7 @@ class StillMotionDataset(FileSkips, EndlessClipDataset):
         rate = _rate_profile(g, T, 2, self.foreground_speed, self.static_prob, self.turn_prob)
         disp = _positions(rate)
         bound = torch.full((1, 2), 0.5 - patch / 4)
-        pos, _ = _fit_offset(disp, -bound, bound, g)
+        pos = _fit_offset(disp, -bound, bound, g)
         spin = _rate_profile(g, T, 1, 0.03 if u[4] < 0.5 else 0.0, self.static_prob,
                              self.turn_prob)[:, 0]
         phi = 2 * math.pi * u[5] * (u[4] < 0.5) + _positions(spin.view(-1, 1))[:, 0]

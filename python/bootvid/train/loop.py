@@ -342,7 +342,7 @@ class TrainingLoop:
                     except Exception:
                         if not stop_signal:
                             raise
-                        complete = False  # Ctrl-C reached the DataLoader workers too
+                        complete = False  # the data stopped while the run was stopping
                         break
                     # Each group's loss is a mean over its items: weighting it by its share
                     # makes the micro-batch's loss the mean over all of its items.
