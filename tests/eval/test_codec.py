@@ -146,4 +146,33 @@ def test_sizes_are_width_x_height_and_the_size_written(tok, model_dir, video_fil
     assert "5 frames at 12 fps, 34x26 (33x25 frames" in out and "yuv444p" in out
     assert main(["reconstruct", "--model", model_dir, src, str(tmp_path / "d.mkv"), "--size",
                  "25", "--codec", "ffv1", "--pixel-format", "yuv444p", "--no-progress"]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("5 frames at 12 fps, 33x25")
+    wrote = next(l for l in capsys.readouterr().out.splitlines() if "bootvid: wrote" in l)
+    assert wrote.endswith("5 frames at 12 fps, 33x25")
+
+
+def test_reconstruct_reports_the_whole_clips_quality(tok, model_dir, video_file, tmp_path,
+                                                     capsys):
+    import json
+
+    from bootvid.eval.metrics import psnr, ssim
+    from bootvid.eval.protocol import reconstruct_frames
+
+    src = video_file(23, 48, 64, seed=3)
+    r = reconstruct_file(tok, src, str(tmp_path / "r.mkv"), chunk_frames=8, codec="ffv1")
+    ref = read_frames(src, 0, 23)
+    rec = reconstruct_frames(tok, ref)  # the whole clip at once
+    assert r["psnr"] == pytest.approx(psnr(ref, rec), abs=0.02)
+    assert r["ssim"] == pytest.approx(ssim(ref, rec), abs=1e-3)
+    assert len(r["psnr_per_frame"]) == len(r["ssim_per_frame"]) == 23
+    # on the command line: an estimate after the first chunk, the figures, and --json
+    out = tmp_path / "r.json"
+    assert main(["reconstruct", "--model", model_dir, src, str(tmp_path / "c.mp4"),
+                 "--chunk-frames", "8", "--json", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "reconstruct 23 frames of 64x48 at 12 fps" in text
+    assert "should take about" in text
+    assert "whole clip (23 frames): PSNR " in text
+    saved = json.loads(out.read_text())
+    assert saved["psnr"] == pytest.approx(r["psnr"], abs=0.01)
+    assert len(saved["psnr_per_frame"]) == 23
+    assert saved["written_size"] == [64, 48]

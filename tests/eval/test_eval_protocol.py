@@ -170,3 +170,49 @@ def test_frame_grids_are_labelled(tmp_path):
     labels = set(texts[1:])
     assert {"input", "reconstruction", "|error| x4"} <= labels
     assert {"frame 0", "frame 3", "frame 5", "frame 8"} <= labels
+
+
+def _whole_clip_reconstruction(tok, frames):
+    """The reference computation: the whole clip at once, padded to multiples of the spatial
+    compression and cropped back (what streaming must equal)."""
+    from bootvid.eval.codec import frames_to_input, output_to_frames
+    from bootvid.tokenizer.streaming import reconstruct_video
+
+    hw = tuple(frames.shape[1:3])
+    x = frames_to_input(frames, hw, tok.spatial_compression, "cpu", torch.float32)
+    with torch.no_grad():
+        return output_to_frames(reconstruct_video(tok, x), hw)
+
+
+def test_whole_videos_at_native_size_on_odd_sizes(model_dir, video_file, tmp_path, capsys):
+    from bootvid.data import VideoReadError, read_frames
+    from bootvid.eval.metrics import psnr, psnr_per_frame, ssim
+
+    tok = VideoTokenizer.from_pretrained(model_dir)
+    src = video_file(37, 27, 45, seed=4)  # longer than a streamed chunk; odd sizes
+    s = evaluate(tok, [src], frames=None, size=None)
+    ref = read_frames(src, 0, 37)
+    rec = _whole_clip_reconstruction(tok, ref)
+    v = s["videos"][0]
+    assert (s["frames"], s["size"]) == ("all", "native") and len(v["psnr_per_frame"]) == 37
+    assert v["psnr"] == pytest.approx(psnr(ref, rec), abs=0.02)
+    assert v["ssim"] == pytest.approx(ssim(ref, rec), abs=1e-3)
+    torch.testing.assert_close(torch.tensor(v["psnr_per_frame"], dtype=torch.float64),
+                               psnr_per_frame(ref, rec), atol=0.05, rtol=0)
+    # N frames at native size; all frames with the protocol's crop
+    assert len(evaluate(tok, [src], frames=9, size=None)["videos"][0]["psnr_per_frame"]) == 9
+    assert len(evaluate(tok, [src], frames=None, size=16)["videos"][0]["ssim_per_frame"]) == 37
+    with pytest.raises(VideoReadError, match="has 37 frames, but 40"):
+        evaluate(tok, [src], frames=40, size=None)
+    with pytest.raises(ValueError, match="--stride needs a frame count"):
+        evaluate(tok, [src], frames=None, size=16, stride=2)
+    out = tmp_path / "r.json"
+    assert main(["eval", "--model", model_dir, "--videos", src, "--frames", "all", "--size",
+                 "native", "--json", str(out), "--plots", str(tmp_path / "p")]) == 0
+    assert "all frames at native size" in capsys.readouterr().out
+    assert json.loads(out.read_text())["videos"][0]["psnr"] == pytest.approx(v["psnr"])
+    assert (tmp_path / "p" / "psnr_per_frame.png").exists()
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--model", model_dir, "--videos", src, "--frames", "most"])
+    assert exited.value.code == 2
+    assert "expected a positive integer or all" in capsys.readouterr().err

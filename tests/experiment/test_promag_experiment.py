@@ -51,31 +51,91 @@ def test_split_keeps_training_and_heldout_frames_apart(tmp_path):
     assert prepare_split(data, str(tmp_path / "split"), heldout_frames=9) == split
 
 
-def test_experiment_runs_every_arm_and_writes_the_report(tmp_path):
-    from bootvid.experiment import ExperimentSettings, plan, run_experiment
+TINY = {"base_channels": 16, "norm_groups": 4}
 
-    s = ExperimentSettings(data=_videos(tmp_path / "videos"), out=str(tmp_path / "exp"),
-                           minutes=1e-5, size=16, eval_frames=9, eval_size=32,
-                           observation_frames=5, model_overrides={"base_channels": 16,
-                                                                  "norm_groups": 4})
-    md = run_experiment(s, command="test", log=lambda m: None)
+
+def _settings(tmp_path, **kw):
+    from bootvid.experiment import ExperimentSettings
+
+    videos = tmp_path / "videos"
+    data = str(videos) if videos.exists() else _videos(videos)
+    base = dict(data=data, out=str(tmp_path / "exp"), budget=1.0,
+                size=16, eval_frames=9, eval_size=32, observation_frames=5, curve_points=2,
+                model_overrides=TINY)
+    return ExperimentSettings(**{**base, **kw})
+
+
+def test_budgets_are_flops_converted_to_each_arms_steps(tmp_path):
+    from bootvid.experiment import ExperimentSettings
+    from bootvid.experiment.promag import format_plan, make_plan, parse_budget
+
+    s = ExperimentSettings(data="v", out=str(tmp_path), budget=2e11, base_budget=6e11,
+                           size=16, frames=17, model_overrides=TINY, image_ratio=0.25)
+    rows = {r["name"]: r for r in make_plan(s)}
+    assert list(rows) == ["4x", "grown8x", "grown16x", "direct8x", "direct16x", "ext8x",
+                          "ext16x", "grown8x-none", "grown8x-seed1", "direct8x-seed1"]
+    own = {"4x": 6e11, "grown8x": 2e11, "grown16x": 2e11, "direct8x": 8e11, "direct16x": 1e12,
+           "ext8x": 2e11, "ext16x": 4e11, "grown8x-none": 2e11}
+    total = {"4x": 6e11, "grown8x": 8e11, "grown16x": 1e12, "direct8x": 8e11,
+             "direct16x": 1e12, "ext8x": 8e11, "ext16x": 1e12}
+    for name, r in rows.items():
+        if name in own:
+            assert r["own_flops"] == pytest.approx(own[name])
+        if name in total:
+            assert r["total_flops"] == pytest.approx(total[name])
+        # steps x the arm's own FLOPs per step = its budget (to within one step)
+        assert abs(r["steps"] * r["step_flops"] - r["own_flops"]) <= r["step_flops"] / 2 + 1
+    # each arm's model is counted: the growth stage's step differs from the 4x step, and
+    # the ablation without the subsampled branch costs less than the default stage
+    assert rows["grown8x"]["step_flops"] != rows["4x"]["step_flops"]
+    assert rows["grown8x-none"]["step_flops"] < rows["grown8x"]["step_flops"]
+    text = format_plan(list(rows.values()), s)
+    assert "stage budget S = 200.00 GFLOP" in text and "direct16x" in text
+    assert parse_budget("small") == 5e13 and parse_budget("3e14") == 3e14
+    for bad in ("lots", "-1", "0", "nan"):
+        with pytest.raises(ValueError, match="budget: give training FLOPs"):
+            parse_budget(bad)
+    with pytest.raises(ValueError, match="unknown arm"):
+        make_plan(ExperimentSettings(data="v", out="o", arms=["grown32x"], model_overrides=TINY,
+                                     size=16))
+
+
+def test_experiment_runs_every_arm_and_writes_the_report(tmp_path):
+    from bootvid.experiment import plan, run_experiment
+
+    s = _settings(tmp_path)
+    logged = []
+    md = run_experiment(s, command="test", log=logged.append)
+    assert logged[0].startswith("experiment plan")  # the plan first, before any training
     res = json.loads((tmp_path / "exp" / "results.json").read_text())
     names = [r.name for r in plan()]
-    assert list(res["evals"]) == names and len(names) == 12
-    tc = {n: res["evals"][n]["temporal_compression"] for n in names}
+    assert list(res["arms"]) == names and len(names) == 10
+    assert sorted(os.listdir(tmp_path / "exp" / "arms")) == sorted(f"{n}.json" for n in names)
+    tc = {n: res["arms"][n]["eval"]["temporal_compression"] for n in names}
     assert (tc["4x"], tc["grown8x"], tc["grown16x"], tc["direct16x"], tc["ext8x"]) == \
         (4, 8, 16, 16, 8)
-    assert all(res["runs"][n]["steps"] >= 1 for n in names)
-    assert [o["stride"] for o in res["observation"]] == [2, 4]
     for n in names:
+        a = res["arms"][n]
+        assert a["trained"]["steps"] == 1 and a["trained"]["train_flops"] > 0
+        assert a["curve"] and a["curve"][-1]["step"] == 1
         assert f"| {n} |" in md
+    # totals count what an arm builds on: grown16x = 4x + grown8x + its own stage
+    cum = {n: res["arms"][n]["cumulative"]["train_flops"] for n in names}
+    own = {n: res["arms"][n]["trained"]["train_flops"] for n in names}
+    assert cum["grown16x"] == pytest.approx(own["4x"] + own["grown8x"] + own["grown16x"])
+    assert cum["ext8x"] == pytest.approx(own["4x"] + own["ext8x"])
+    assert res["arms"]["grown16x"]["curve"][-1]["total_flops"] == pytest.approx(cum["grown16x"])
     # The claims table: one row per comparison, differences computed from the evals.
-    e = {n: float(res["evals"][n]["psnr"]) for n in names}
-    row = next(l for l in md.splitlines() if l.startswith("| growing beats direct training, 8x"))
+    e = {n: float(res["arms"][n]["eval"]["psnr"]) for n in names}
+    lines = md.splitlines()
+    row = next(l for l in lines if l.startswith("| growing beats direct training, 8x |"))
     assert f"{e['grown8x'] - e['direct8x']:+.2f}" in row
-    assert sum(l.startswith("| ablation: the default stage vs ") for l in md.splitlines()) == 5
-    assert (tmp_path / "exp" / "plots" / "psnr_by_model.png").stat().st_size > 1000
-    assert (tmp_path / "exp" / "plots" / "psnr_mean.png").stat().st_size > 1000
+    row = next(l for l in lines if l.startswith("| growing beats direct training, 8x, seed 1"))
+    assert f"{e['grown8x-seed1'] - e['direct8x-seed1']:+.2f}" in row
+    assert sum(l.startswith("| ablation: the default stage vs ") for l in lines) == 1
+    assert any(l.startswith("| 4x on 2x-subsampled video beats direct8x") for l in lines)
+    for plot in ("psnr_by_model", "psnr_mean", "curves"):
+        assert (tmp_path / "exp" / "plots" / f"{plot}.png").stat().st_size > 1000
     # a second call resumes: nothing is trained again
     before = {n: os.listdir(tmp_path / "exp" / "runs" / n / "checkpoints") for n in names}
     run_experiment(s, command="test", log=lambda m: None)
@@ -83,40 +143,85 @@ def test_experiment_runs_every_arm_and_writes_the_report(tmp_path):
                       for n in names}
 
 
+def test_arms_run_separately_and_the_report_assembles_them(tmp_path):
+    from bootvid.experiment import run_experiment
+
+    first = _settings(tmp_path, ablations="none", seeds=1, arms=["4x", "grown8x"])
+    run_experiment(first, command="part 1", log=lambda m: None)
+    assert sorted(os.listdir(tmp_path / "exp" / "arms")) == ["4x.json", "grown8x.json"]
+    # an arm whose parent is missing: a clear error
+    with pytest.raises(FileNotFoundError, match="builds on grown8x.*--arms grown8x"):
+        run_experiment(_settings(tmp_path, out=str(tmp_path / "other"), ablations="none",
+                                 seeds=1, arms=["grown16x"]), log=lambda m: None)
+    # another directory, another day: direct8x alone, reported with the first run's arms
+    second = _settings(tmp_path, out=str(tmp_path / "exp2"), ablations="none", seeds=1,
+                       arms=["direct8x"], include=[str(tmp_path / "exp")])
+    md = run_experiment(second, command="part 2", log=lambda m: None)
+    res = json.loads((tmp_path / "exp2" / "results.json").read_text())
+    assert list(res["arms"]) == ["4x", "grown8x", "direct8x"]
+    assert "| growing beats direct training, 8x |" in md
+    assert not (tmp_path / "exp2" / "runs" / "4x").exists()
+
+
+def test_a_trained_base_is_the_4x_arm_and_its_record_sets_B(tmp_path):
+    from bootvid.experiment import run_experiment
+    from bootvid.experiment.promag import base_flops, make_plan
+    from bootvid.tokenizer import VideoTokenizer
+    from bootvid.train import Trainer
+    from bootvid.train.card import read_card
+
+    s0 = _settings(tmp_path, arms=["4x"], ablations="none", seeds=1)
+    from bootvid.experiment.promag import _config, plan, split_data
+
+    split_data(s0)
+    base_run = tmp_path / "base"
+    cfg = _config(s0, plan()[0], str(tmp_path / "exp" / "data" / "train"), steps=3)
+    Trainer(cfg.merged({"run.checkpoint_every": 1, "run.keep_checkpoints": 10}), base_run,
+            progress=False).run()
+    card = read_card(base_run / "model_ema")
+    s = _settings(tmp_path, base=str(base_run), budget=card["train_flops"] / 3,
+                  ablations="none", seeds=1, arms=["4x", "grown8x"])
+    assert base_flops(s) == card["cumulative"]["train_flops"]
+    rows = {r["name"]: r for r in make_plan(s)}
+    assert rows["4x"]["external"] and rows["direct8x"]["own_flops"] == pytest.approx(
+        4 / 3 * card["train_flops"])
+    md = run_experiment(s, command="test", log=lambda m: None)
+    rec = json.loads((tmp_path / "exp" / "arms" / "4x.json").read_text())
+    assert [p["step"] for p in rec["curve"]] == [2, 3]  # from the base run's checkpoints
+    assert not (tmp_path / "exp" / "runs" / "4x").exists() and "| grown8x |" in md
+    # a base without a training record cannot set B
+    plain = tmp_path / "plain"
+    VideoTokenizer(cfg.tokenizer_config()).save_pretrained(plain)
+    with pytest.raises(ValueError, match="no training record"):
+        base_flops(_settings(tmp_path, base=str(plain)))
+
+
 def test_an_interrupted_run_stops_the_experiment_and_resumes_to_its_budget(tmp_path,
                                                                             monkeypatch):
     """Ctrl-C in a run: the experiment stops (checkpoint written); running it again continues
-    that run until its budget is used instead of taking the interrupted model as finished."""
+    that run until its steps are done instead of taking the interrupted model as finished."""
     import signal
 
-    from bootvid.experiment import ExperimentSettings, promag
+    from bootvid.experiment import promag
     from bootvid.train import Trainer
 
-    s = ExperimentSettings(data=_videos(tmp_path / "videos", n=1), out=str(tmp_path / "exp"),
-                           # 12 s: well above one step even on a loaded 2-core machine
-                           minutes=0.2, size=16, eval_frames=9, eval_size=32,
-                           observation_frames=5, ablations=False,
-                           model_overrides={"base_channels": 16, "norm_groups": 4})
-    only_4x = [promag.RunSpec("4x", 1, "promag")]
-    monkeypatch.setattr(promag, "plan", lambda ablations=True: only_4x)
+    s = _settings(tmp_path, ablations="none", seeds=1, arms=["4x"])
+    (row,) = [r for r in promag.make_plan(s) if r["name"] == "4x"]
+    s.base_budget = 3 * row["step_flops"]  # 3 steps
     real_init = Trainer.__init__
 
     def interrupting_init(self, *a, **k):
         real_init(self, *a, **k)
         self.hooks.append(lambda t, step: step == 1 and os.kill(os.getpid(), signal.SIGINT))
 
-    split_dir = os.path.join(s.out, "data")
-    from bootvid.experiment.split import prepare_split
-
-    prepare_split(s.data, split_dir, heldout_frames=9, short_side=32)
-    data_dir = os.path.join(split_dir, "train")
     monkeypatch.setattr(Trainer, "__init__", interrupting_init)
     with pytest.raises(KeyboardInterrupt, match="run the same command again"):
-        promag.train_all(s, data_dir, log=lambda m: None)
+        promag.run_experiment(s, log=lambda m: None)
     assert promag._progress(os.path.join(s.out, "runs", "4x"))[0] == 1
     monkeypatch.setattr(Trainer, "__init__", real_init)
-    info = promag.train_all(s, data_dir, log=lambda m: None)
-    assert info["4x"]["train_minutes"] >= 0.2 - 1e-9 and info["4x"]["steps"] > 1
+    promag.run_experiment(s, log=lambda m: None)
+    rec = json.loads((tmp_path / "exp" / "arms" / "4x.json").read_text())
+    assert rec["trained"]["steps"] == 3
 
 
 def test_split_command_writes_the_experiment_split(tmp_path, capsys):

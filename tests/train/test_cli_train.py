@@ -45,6 +45,23 @@ def test_resume_extends_a_run_and_refuses_other_settings(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_a_long_training_continues_from_its_saved_model_in_a_new_run(tmp_path):
+    from bootvid.train.card import read_card
+
+    first, second = str(tmp_path / "part1"), str(tmp_path / "part2")
+    args = ["train", "--frames", "5", *SMALL]
+    assert main([*args, "--out", first, "--max-steps", "2", "--keep-checkpoints", "5",
+                 "--checkpoint-every", "1"]) == 0
+    assert len(os.listdir(os.path.join(first, "checkpoints"))) == 2
+    assert main([*args, "--out", second, "--max-steps", "3", "--init-from", first,
+                 "--warmup-steps", "1"]) == 0
+    card = read_card(os.path.join(second, "model_ema"))
+    assert card["steps"] == 3 and card["cumulative"]["steps"] == 5
+    assert card["source"].startswith("initialised from the EMA weights of the run")
+    assert "optim:\n" in open(os.path.join(second, "train_config.yaml")).read()
+    assert "warmup_steps: 1" in open(os.path.join(second, "train_config.yaml")).read()
+
+
 @pytest.mark.parametrize("argv, match", [
     (["train", "--frames", "16"], "data.frames: a 4x tokenizer trains on clips of 1 + k*4"),
     (["train", "--preset", "huge"], "unknown preset 'huge'"),

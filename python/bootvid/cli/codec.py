@@ -16,6 +16,8 @@ def add_codec_arguments(p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument("input", metavar="IN_VIDEO")
         p.add_argument("output", metavar="OUT_VIDEO", help="e.g. out.mp4 (container from the "
                                                            "extension)")
+        p.add_argument("--json", metavar="OUT.json",
+                       help="write the whole clip's PSNR / SSIM, per frame too, as JSON")
         p.add_argument("--side-by-side", action="store_true",
                        help="write the input and the reconstruction next to each other")
     elif command == "encode":
@@ -54,19 +56,59 @@ def run_codec(args: argparse.Namespace) -> int:
     print(f"bootvid: {args.command} with the {what} ({tok.temporal_compression}x temporal, "
           f"{tok.spatial_compression}x spatial)")
     progress = not args.no_progress
+    print(_plan(args, tok))
     if args.command == "reconstruct":
         r = codec.reconstruct_file(tok, args.input, args.output, args.chunk_frames, args.size,
                                    args.side_by_side, args.codec, progress, args.max_frames,
-                                   args.pixel_format)
+                                   args.pixel_format, log=print)
     elif args.command == "encode":
         r = codec.encode_file(tok, args.input, args.output, args.chunk_frames, args.size,
-                              progress, args.max_frames)
+                              progress, args.max_frames, log=print)
     else:
         r = codec.decode_file(tok, args.input, args.output, args.chunk_latents, args.codec,
-                              progress, args.pixel_format)
+                              progress, args.pixel_format, log=print)
     print(f"bootvid: wrote {args.output}: {r['frames']} frames at {r['fps']:.3g} fps, "
           f"{_size_written(r)}")
+    if args.command == "reconstruct":
+        print(_quality_line(r))
+        if args.json:
+            from .evaluate import _write_json
+
+            _write_json({"model": what, "output": args.output, **r}, args.json)
+            print(f"bootvid: wrote {args.json}")
     return 0
+
+
+def _plan(args: argparse.Namespace, tok) -> str:
+    """What is about to happen: frames and sizes, before the long work starts."""
+    from ..eval import codec
+
+    if args.command == "decode":
+        _, meta = codec.read_latents(args.input)
+        return (f"bootvid: decoding {meta['frames']} frames of {meta['width']}x{meta['height']} "
+                f"from {args.input}")
+    from ..data import probe_video
+
+    info = probe_video(args.input)
+    frames = min(info.frames, args.max_frames or info.frames)
+    h, w = codec.output_size(info.height, info.width, args.size)
+    s = tok.spatial_compression
+    pad = (f" (padded to {w + -w % s}x{h + -h % s} for the model, cropped back)"
+           if (h % s or w % s) else "")
+    resized = f", resized from {info.width}x{info.height}" if (h, w) != (info.height,
+                                                                      info.width) else ""
+    return (f"bootvid: {args.command} {frames} frames of {w}x{h}{resized}{pad} at "
+            f"{info.fps:.3g} fps, in chunks of {args.chunk_frames} frames")
+
+
+def _quality_line(r: dict) -> str:
+    """Whole-clip PSNR / SSIM and the worst frame."""
+    per = r["psnr_per_frame"]
+    finite = [(v, i) for i, v in enumerate(per) if v != "inf"]
+    worst = (f"; worst frame {min(finite)[1]}: {min(finite)[0]:.2f} dB" if finite else "")
+    ssim = f", SSIM {r['ssim']:.4f}" if r["ssim"] is not None else ""
+    psnr = "inf (identical)" if r["psnr"] == "inf" else f"{r['psnr']:.2f} dB"
+    return f"bootvid: whole clip ({len(per)} frames): PSNR {psnr}{ssim}{worst}"
 
 
 def _size_written(r: dict) -> str:

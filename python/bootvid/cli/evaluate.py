@@ -19,10 +19,12 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
                             "shipped model (tiny-4x, tiny-8x, tiny-16x; default tiny-4x)")
     p.add_argument("--videos", nargs="+", required=True, metavar="PATH",
                    help="video files or folders (searched recursively)")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
-                   help=f"first N frames of each video (default {DEFAULT_FRAMES})")
-    p.add_argument("--size", type=int, default=DEFAULT_SIZE,
-                   help=f"shorter side resized to S, centre S x S crop (default {DEFAULT_SIZE})")
+    p.add_argument("--frames", type=_count_or("all"), default=DEFAULT_FRAMES,
+                   help=f"first N frames of each video (default {DEFAULT_FRAMES}), or all "
+                        "(whole videos, streamed)")
+    p.add_argument("--size", type=_count_or("native"), default=DEFAULT_SIZE,
+                   help=f"shorter side resized to S, centre S x S crop (default {DEFAULT_SIZE}), "
+                        "or native (no resize or crop; padded for the model and cropped back)")
     p.add_argument("--stride", type=int, default=1,
                    help="take every N-th frame (a temporally subsampled video; default 1)")
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
@@ -37,6 +39,24 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
                    help="also report FVD, with this local TorchScript I3D detector (e.g. "
                         "StyleGAN-V's i3d_torchscript.pt); needs >= 2 videos")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def _count_or(word: str):
+    """argparse type: a positive integer, or ``word`` (given as None)."""
+    def parse(text: str) -> int | None:
+        if text == word:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive integer or {word}, got "
+                                             f"{text!r}")
+        return value
+
+    parse.__name__ = f"integer or {word}"
+    return parse
 
 
 def _write_json(obj, path: str) -> None:

@@ -86,22 +86,44 @@ def _build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiment", help="reproduce the paper's claims at small scale")
     exp_sub = exp.add_subparsers(dest="experiment", required=True)
     pm = exp_sub.add_parser(
-        "promag", help="4x -> grown 8x/16x vs direct 8x/16x at equal wall-clock budgets",
-        description="Trains the 4x model, grows it to 8x and 16x, trains the direct baselines "
-                    "and ablations for budgets in units of --minutes-per-stage, evaluates all "
-                    "on held-out frames and writes results.json, results.md and plots. "
-                    "Re-running continues an interrupted experiment.")
+        "promag", help="4x -> grown 8x/16x vs direct 8x/16x at equal training compute",
+        description="Trains the 4x model (or takes --base), grows it to 8x and 16x, trains the "
+                    "direct baselines, extensions, ablation and second seeds for budgets in "
+                    "training FLOPs (B for the 4x model, S per stage; direct 8x gets B + S, "
+                    "direct 16x B + 2S), evaluates each on held-out frames with a curve of "
+                    "PSNR against compute, and writes OUT/arms/NAME.json per arm and "
+                    "results.md, results.json and plots from all of them. The plan is printed "
+                    "first. Re-running continues an interrupted experiment.")
     pm.add_argument("--data", required=True, help="folder of videos (split in time: the last "
                                                   "part of each is held out)")
     pm.add_argument("--out", required=True, help="experiment directory")
     pm.add_argument("--preset", default="tiny", help="tokenizer preset (default tiny)")
-    pm.add_argument("--minutes-per-stage", type=float, default=10.0, dest="minutes",
-                    help="M: training minutes per stage (default 10); the whole plan is 16 M")
+    pm.add_argument("--budget", default="small",
+                    help="S, training FLOPs per growth stage: a number (2.5e14) or smoke, "
+                         "small (5e13, default), medium (2.5e14), large (1e15)")
+    pm.add_argument("--base-budget", help="B, training FLOPs of the 4x model (default: S)")
+    pm.add_argument("--base", metavar="MODEL",
+                    help="a trained 4x model (run or model directory with its training.json) "
+                         "as the 4x arm: B is its cumulative training FLOPs")
+    pm.add_argument("--arms", help="comma-separated arms to train and evaluate now (default "
+                                   "all); their parents must exist")
+    pm.add_argument("--include", nargs="+", default=[], metavar="DIR",
+                    help="directories of arm results from earlier runs (DIR/arms/*.json) to "
+                         "report with this run's")
+    pm.add_argument("--ablations", choices=["none", "default", "all"], default="default",
+                    help="default: the stage without its subsampled branch; all: every mixing "
+                         "variant and the custom RMS norm")
+    pm.add_argument("--no-ablations", action="store_const", const="none", dest="ablations",
+                    help="same as --ablations none")
+    pm.add_argument("--seeds", type=int, default=2,
+                    help="seeds of the grown and direct 8x arms (default 2)")
+    pm.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     pm.add_argument("--size", type=int, default=64, help="training resolution (default 64)")
+    pm.add_argument("--batch-size", type=int, help="clips per step (default: the preset's)")
     pm.add_argument("--eval-size", type=int, default=128, help="eval resolution (default 128)")
     pm.add_argument("--eval-frames", type=int, default=33, help="eval frames (default 33)")
-    pm.add_argument("--no-ablations", action="store_true",
-                    help="skip the mixing and norm ablations (9 M instead of 16 M)")
+    pm.add_argument("--curve-points", type=int, default=6,
+                    help="held-out evaluations per arm, at doublings of its compute (default 6)")
     pm.add_argument("--seed", type=int, default=0)
     pm.add_argument("--stills", metavar="DIR",
                     help="also train on camera motion over the photos in DIR (equal weight "
@@ -109,6 +131,7 @@ def _build_parser() -> argparse.ArgumentParser:
                          "stays on the videos' held-out frames")
     pm.add_argument("--image-ratio", type=float, default=0.0, dest="image_ratio",
                     help="share of training items that are single frames (default 0)")
+    pm.add_argument("--minutes-per-stage", help=argparse.SUPPRESS)
     sp = exp_sub.add_parser(
         "split", help="write the experiment's time split of the data (to re-measure held-out "
                       "figures)",
@@ -173,13 +196,23 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         elif args.command == "experiment":
             from ..experiment import ExperimentSettings, run_experiment
+            from ..experiment.promag import parse_budget
 
+            if args.minutes_per_stage is not None:
+                raise ValueError("--minutes-per-stage is gone: budgets are training FLOPs now, "
+                                 "the same on any machine (--budget, --base-budget; "
+                                 "--dry-run prints the plan)")
             settings = ExperimentSettings(
-                data=args.data, out=args.out, preset=args.preset, minutes=args.minutes,
-                size=args.size, eval_frames=args.eval_frames, eval_size=args.eval_size,
-                seed=args.seed, ablations=not args.no_ablations, stills=args.stills,
-                image_ratio=args.image_ratio)
-            run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]))
+                data=args.data, out=args.out, preset=args.preset,
+                budget=parse_budget(args.budget),
+                base_budget=parse_budget(args.base_budget) if args.base_budget else None,
+                base=args.base, size=args.size, batch_size=args.batch_size,
+                eval_frames=args.eval_frames, eval_size=args.eval_size, seed=args.seed,
+                ablations=args.ablations, seeds=args.seeds, curve_points=args.curve_points,
+                arms=[a.strip() for a in args.arms.split(",")] if args.arms else None,
+                include=list(args.include), stills=args.stills, image_ratio=args.image_ratio)
+            run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]),
+                           dry_run=args.dry_run)
             return 0
         elif args.command == "data":
             from .data import run_data

@@ -16,6 +16,9 @@ RUN_OVERRIDES = [
     ("--max-minutes", "max_minutes", float, "run.max_minutes",
      "stop cleanly after this much training time (whole run, resumes included)"),
     ("--checkpoint-every", "checkpoint_every", int, "run.checkpoint_every", "steps between checkpoints"),
+    ("--keep-checkpoints", "keep_checkpoints", int, "run.keep_checkpoints",
+     "checkpoints kept (the newest; keep more for a held-out curve afterwards)"),
+    ("--warmup-steps", "warmup_steps", int, "optim.warmup_steps", "learning-rate warmup steps"),
     ("--device", "device", str, "run.device", "auto, cpu, cuda or cuda:N"),
     ("--workers", "workers", int, "data.num_workers", "DataLoader worker processes"),
     ("--precision", "precision", str, "run.precision", "auto (bf16 on GPU), fp32 or bf16"),
@@ -47,6 +50,11 @@ def add_train_arguments(p: argparse.ArgumentParser, grow: bool) -> None:
     if not grow:
         p.add_argument("--temporal-compression", type=int, dest="temporal_compression",
                        help="4 (Stage I, default) or 8 / 16 (direct baselines)")
+        p.add_argument("--init-from", dest="init_from", metavar="MODEL",
+                       help="start from this saved model's weights (run or model directory), "
+                            "fresh optimizer: continue a long training in a new run (its "
+                            "training.json adds the model's compute), or extend 4x weights to "
+                            "8x / 16x")
     p.add_argument("--out", help="run directory (default: runs/<name>-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
@@ -71,6 +79,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
         out["data.sources"] = None
     if getattr(args, "temporal_compression", None) is not None:
         out["model.temporal_compression"] = args.temporal_compression
+    if getattr(args, "init_from", None) is not None:
+        out["model.init_from"] = args.init_from
     if args.preset is not None:
         out["model.preset"] = args.preset
     return out

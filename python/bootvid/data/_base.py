@@ -36,6 +36,10 @@ class EndlessClipDataset(Dataset):
         twin._frames_changed()
         return twin
 
+    def item_frames(self, index: int) -> int:
+        """Frames of item ``index`` (for compute counts, without reading the item)."""
+        return self.frames
+
     def _frames_changed(self) -> None:
         """Update what depends on ``self.frames`` in a copy made by :meth:`with_frames`."""
 

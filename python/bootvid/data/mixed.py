@@ -102,6 +102,10 @@ class MixedDataset(EndlessClipDataset):
             self.image_ratio
         return source, image
 
+    def item_frames(self, index: int) -> int:
+        source, image = self.describe(index)
+        return 1 if image else self.sources[source].frames
+
     def __getitem__(self, index: int) -> torch.Tensor:
         source, image = self.describe(index)
         g = item_generator(self.seed, self._item_index(index), _MIX_STREAM)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -68,45 +68,96 @@ def output_to_frames(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 # ---- reconstruct ------------------------------------------------------------------------------
 
+def reconstruct_pairs(tok, chunks: Iterable[torch.Tensor], hw: tuple[int, int],
+                      chunk_frames: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Stream uint8 frame chunks ``(n, H, W, 3)`` through ``tok``; yields ``(reference,
+    reconstruction)`` uint8 pairs as they come out: the reference is the input as the model saw
+    it (resized to ``hw``, before padding), the reconstruction is cropped back to ``hw``.
+    Memory stays that of a chunk or two however long the video."""
+    from ..tokenizer.streaming import stream_reconstruct
+
+    p = next(tok.parameters())
+    inputs: deque = deque()  # input frames waiting for their reconstruction
+
+    def pieces() -> Iterator[torch.Tensor]:
+        for frames in chunks:
+            x = frames_to_input(frames, hw, tok.spatial_compression, p.device, p.dtype)
+            inputs.extend(frames if tuple(frames.shape[1:3]) == hw else output_to_frames(x, hw))
+            yield x
+
+    for y in stream_reconstruct(tok, pieces(), chunk_frames=chunk_frames):
+        out = output_to_frames(y, hw)
+        yield torch.stack([inputs.popleft() for _ in range(len(out))]).to(out.device), out
+
+
+class Estimate:
+    """Says, once the first chunk is done, how long the whole video will take (``log``)."""
+
+    def __init__(self, total_frames: int, what: str, log=None) -> None:
+        import time
+
+        self.total, self.what, self.log = total_frames, what, log
+        self.start, self.done = time.perf_counter(), 0
+
+    def update(self, frames: int) -> None:
+        import time
+
+        first = self.done == 0
+        self.done += frames
+        if first and self.log is not None and self.done < self.total:
+            spent = time.perf_counter() - self.start
+            left = spent / self.done * (self.total - self.done)
+            self.log(f"bootvid: first {self.done} frames in {spent:.1f} s: the {self.what} of "
+                     f"{self.total} frames should take about {_duration(spent + left)}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 @torch.no_grad()
 def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
                      side_by_side: bool = False, codec: str = "libx264",
                      progress: bool = False, max_frames: int | None = None,
-                     pixel_format: str | None = None) -> dict:
+                     pixel_format: str | None = None, log=None) -> dict:
     """Encode and decode the video ``src`` chunk by chunk and write the reconstruction to
     ``dst`` at the input's frame rate (``side_by_side``: input left, reconstruction right;
-    ``max_frames``: only the first frames). Returns ``{"frames", "fps", "height", "width"}``
-    of what was written."""
+    ``max_frames``: only the first frames). Returns what was written (``frames``, ``fps``,
+    ``height``, ``width``, ``written_size``, ``codec``) and the whole clip's quality against
+    the input at the same size (``psnr`` from the clip's MSE, mean ``ssim``, and both per
+    frame), measured on the uint8 frames before the output codec. ``log``: where the time
+    estimate after the first chunk goes."""
     from ..data import VideoWriter, iter_frames, probe_video
-    from ..tokenizer.streaming import stream_reconstruct
+    from .metrics import QualityMeter
 
     info = probe_video(src)
     hw = output_size(info.height, info.width, size)
-    p = next(tok.parameters())
-    inputs: deque = deque()  # input frames waiting for their reconstruction (side by side)
-
-    def pieces() -> Iterator[torch.Tensor]:
-        for frames in iter_frames(src, chunk_frames, max_frames):
-            x = frames_to_input(frames, hw, tok.spatial_compression, p.device, p.dtype)
-            if side_by_side:
-                inputs.extend(output_to_frames(x, hw))
-            yield x
-
-    bar = _bar(progress, min(info.frames, max_frames or info.frames), "reconstruct")
+    total = min(info.frames, max_frames or info.frames)
+    meter, estimate = QualityMeter(), Estimate(total, "reconstruction", log)
+    bar = _bar(progress, total, "reconstruct")
     with VideoWriter(dst, info.fps, codec=codec, pixel_format=pixel_format) as writer:
-        for y in stream_reconstruct(tok, pieces(), chunk_frames=chunk_frames):
-            out = output_to_frames(y, hw)
-            if side_by_side:
-                out = torch.cat([torch.stack([inputs.popleft() for _ in range(len(out))]), out],
-                                dim=2)
-            writer.write(out)
+        for ref, out in reconstruct_pairs(tok, iter_frames(src, chunk_frames, max_frames), hw,
+                                          chunk_frames):
+            meter.update(ref.cpu(), out.cpu())
+            writer.write(torch.cat([ref, out], dim=2) if side_by_side else out)
+            estimate.update(len(out))
             if bar is not None:
                 bar.update(len(out))
     if bar is not None:
         bar.close()
     return {"frames": writer.frames_written, "fps": info.fps, "height": hw[0],
             "width": hw[1] * (2 if side_by_side else 1), "written_size": writer.written_size,
-            "codec": writer.codec}
+            "codec": writer.codec, "source": src, "psnr": _finite(meter.psnr),
+            "ssim": meter.ssim, "psnr_per_frame": [_finite(v) for v in meter.psnr_per_frame],
+            "ssim_per_frame": meter.ssim_per_frame}
+
+
+def _finite(v: float) -> float | str:
+    return v if v != float("inf") else "inf"  # identical frames: JSON has no infinity
 
 
 def _bar(progress: bool, total: int, desc: str):
@@ -121,7 +172,7 @@ def _bar(progress: bool, total: int, desc: str):
 
 @torch.no_grad()
 def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
-                progress: bool = False, max_frames: int | None = None) -> dict:
+                progress: bool = False, max_frames: int | None = None, log=None) -> dict:
     """Latents (posterior mean) of the video ``src`` (its first ``max_frames`` frames) in a
     safetensors file ``dst``, with what decoding needs in its metadata: frame count, fps, size
     and the model's fingerprint."""
@@ -136,12 +187,14 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
     p = next(tok.parameters())
     enc = tok.stream_encoder(chunk_frames)
     parts, frames = [], 0
-    bar = _bar(progress, min(info.frames, max_frames or info.frames), "encode")
+    total = min(info.frames, max_frames or info.frames)
+    bar, estimate = _bar(progress, total, "encode"), Estimate(total, "encoding", log)
     for chunk in iter_frames(src, chunk_frames, max_frames):
         frames += len(chunk)
         post = enc.push(frames_to_input(chunk, hw, tok.spatial_compression, p.device, p.dtype))
         if post is not None:
             parts.append(post.mode().float().cpu())
+        estimate.update(len(chunk))
         if bar is not None:
             bar.update(len(chunk))
     post = enc.finish()
@@ -181,7 +234,7 @@ def read_latents(path: str) -> tuple[torch.Tensor, dict]:
 
 @torch.no_grad()
 def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "libx264",
-                progress: bool = False, pixel_format: str | None = None) -> dict:
+                progress: bool = False, pixel_format: str | None = None, log=None) -> dict:
     """Decode latents written by :func:`encode_file` into the video ``dst``; refuses latents
     made by another model."""
     from ..data import VideoWriter
@@ -197,13 +250,14 @@ def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "l
     frames, hw = int(meta["frames"]), (int(meta["height"]), int(meta["width"]))
     p = next(tok.parameters())
     dec = tok.stream_decoder(chunk_latents, num_frames=frames)
-    bar = _bar(progress, frames, "decode")
+    bar, estimate = _bar(progress, frames, "decode"), Estimate(frames, "decoding", log)
     with VideoWriter(dst, float(meta["fps"]), codec=codec, pixel_format=pixel_format) as writer:
         for t0 in range(0, z.shape[1], chunk_latents):
             y = dec.push(z[None, :, t0:t0 + chunk_latents].to(p.device, p.dtype))
             if y.shape[2]:
                 out = output_to_frames(y, hw)
                 writer.write(out)
+                estimate.update(len(out))
                 if bar is not None:
                     bar.update(len(out))
     if bar is not None:

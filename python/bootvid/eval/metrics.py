@@ -82,3 +82,39 @@ def ssim_per_frame(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean SSIM over the video's frames (see :func:`ssim_per_frame`)."""
     return float(ssim_per_frame(a, b).mean())
+
+
+class QualityMeter:
+    """Whole-clip quality of a video compared chunk by chunk (constant memory however long):
+    PSNR from the clip's mean squared error (as :func:`psnr`), mean SSIM over frames, and both
+    per frame. SSIM is left out (None) for frames smaller than its window."""
+
+    def __init__(self) -> None:
+        self.squared_error = 0.0
+        self.values = 0
+        self.psnr_per_frame: list[float] = []
+        self.ssim_per_frame: list[float] = []
+
+    def update(self, ref: torch.Tensor, rec: torch.Tensor) -> None:
+        x, y = _pair(ref, rec, "QualityMeter")
+        self.squared_error += float((x - y).square().sum())
+        self.values += x.numel()
+        self.psnr_per_frame += psnr_per_frame(ref, rec).tolist()
+        if min(ref.shape[1:3]) >= SSIM_WINDOW:
+            self.ssim_per_frame += ssim_per_frame(ref, rec).tolist()
+
+    @property
+    def frames(self) -> int:
+        return len(self.psnr_per_frame)
+
+    @property
+    def psnr(self) -> float:
+        if not self.values:
+            raise ValueError("QualityMeter: no frames compared")
+        mse = self.squared_error / self.values
+        return math.inf if mse == 0 else 10 * math.log10(DATA_RANGE ** 2 / mse)
+
+    @property
+    def ssim(self) -> float | None:
+        return (sum(self.ssim_per_frame) / len(self.ssim_per_frame)
+                if self.ssim_per_frame else None)

@@ -42,7 +42,10 @@ def plot_psnr_per_frame(summary: dict, path: str) -> str:
     for v in summary["videos"]:
         ys = [float(p) for p in v["psnr_per_frame"]]
         ax.plot(range(len(ys)), ys, marker=".", lw=1, label=os.path.basename(v["path"]))
-    for x in latent_boundaries(summary["frames"], summary["temporal_compression"]):
+    frames = summary["frames"]
+    if frames == "all":  # whole videos: up to the longest
+        frames = max(len(v["psnr_per_frame"]) for v in summary["videos"])
+    for x in latent_boundaries(frames, summary["temporal_compression"]):
         ax.axvline(x, color="0.6", ls=":", lw=0.8)
     ax.set_xlabel("frame (dotted: a new latent frame starts)")
     ax.set_ylabel("PSNR (dB)")
@@ -133,6 +136,27 @@ def plot_means(summaries: Sequence[dict], path: str, groups: Sequence[str] | Non
         ax.legend(handles=[Patch(color=c, label=g) for g, c in palette.items()], fontsize=7,
                   loc="lower right")
     ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(curves: dict[str, Sequence[dict]], path: str) -> str:
+    """Held-out PSNR against total training compute (log scale), one line per arm: points with
+    ``total_flops`` (or ``train_flops``) and ``psnr``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, points in curves.items():
+        pts = [(p.get("total_flops", p.get("train_flops")), float(p["psnr"])) for p in points
+               if p.get("total_flops", p.get("train_flops"))]
+        if pts:
+            xs, ys = zip(*sorted(pts))
+            ax.plot(xs, ys, marker="o", markersize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("total training compute (FLOPs)")
+    ax.set_ylabel("held-out PSNR (dB)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     _save(fig, path)
     plt.close(fig)
     return path

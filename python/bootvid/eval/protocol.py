@@ -91,11 +91,21 @@ def lpips_distance(lpips, ref: torch.Tensor, rec: torch.Tensor, batch: int = 16)
     return total / ref.shape[0]
 
 
-def evaluate_video(tok, path: str, frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE,
-                   device=None, lpips=None, stride: int = 1
+#: Frames kept for plots when a whole video is streamed (``frames=None``).
+KEPT_FRAMES = 33
+
+
+def evaluate_video(tok, path: str, frames: int | None = DEFAULT_FRAMES,
+                   size: int | None = DEFAULT_SIZE, device=None, lpips=None, stride: int = 1
                    ) -> tuple[VideoResult, torch.Tensor, torch.Tensor]:
     """The protocol on one video: its result, the reference and the reconstruction (uint8).
-    ``lpips``: a :class:`bootvid.train.perceptual.LPIPS` to add the mean LPIPS of the frames."""
+    ``lpips``: a :class:`bootvid.train.perceptual.LPIPS` to add the mean LPIPS of the frames.
+    ``frames=None`` (all frames) or ``size=None`` (native size: no resize or crop; sizes that
+    are not multiples of the spatial compression are padded and cropped back, as in
+    ``bootvid reconstruct``) stream the video in constant memory; the returned clips are then
+    its first :data:`KEPT_FRAMES` frames."""
+    if frames is None or size is None:
+        return _evaluate_streamed(tok, path, frames, size, device, lpips)
     ref = load_reference(path, frames, size, stride)
     rec = reconstruct_frames(tok, ref, device)
     res = VideoResult(path=path, psnr=psnr(ref, rec), ssim=ssim(ref, rec),
@@ -105,9 +115,54 @@ def evaluate_video(tok, path: str, frames: int = DEFAULT_FRAMES, size: int = DEF
     return res, ref, rec
 
 
-def _check_protocol(tok, frames: int, size: int) -> None:
-    if not isinstance(frames, int) or frames < 1:
-        raise ValueError(f"eval: frames must be a positive integer, got {frames!r}")
+@torch.no_grad()
+def _evaluate_streamed(tok, path, frames, size, device, lpips):
+    from ..data import center_crop_resize, iter_frames, probe_video
+    from ..tokenizer.video import video_to_frames
+    from .codec import reconstruct_pairs
+    from .metrics import QualityMeter
+
+    if device is not None and next(tok.parameters()).device != torch.device(device):
+        tok = tok.to(device)
+    chunks = iter_frames(path, 16, frames)
+    if size is None:
+        info = probe_video(path)
+        hw = (info.height, info.width)
+    else:
+        hw = (size, size)
+        chunks = (video_to_frames(center_crop_resize(c, size)[None]) for c in chunks)
+    meter, kept_ref, kept_rec, lp = QualityMeter(), [], [], 0.0
+    for ref, rec in reconstruct_pairs(tok, chunks, hw):
+        ref, rec = ref.cpu(), rec.cpu()
+        meter.update(ref, rec)
+        if lpips is not None:
+            lp += lpips_distance(lpips, ref, rec) * len(ref)
+        room = KEPT_FRAMES - sum(len(k) for k in kept_ref)
+        if room > 0:
+            kept_ref.append(ref[:room])
+            kept_rec.append(rec[:room])
+    if frames is not None and meter.frames < frames:
+        from ..data import VideoReadError
+
+        raise VideoReadError(f"{path} has {meter.frames} frames, but {frames} were asked for; "
+                             "evaluate with fewer --frames (or --frames all)", meter.frames)
+    res = VideoResult(path=path, psnr=meter.psnr, ssim=meter.ssim if meter.ssim is not None
+                      else float("nan"), psnr_per_frame=meter.psnr_per_frame,
+                      ssim_per_frame=meter.ssim_per_frame,
+                      lpips=lp / meter.frames if lpips is not None else None)
+    return res, torch.cat(kept_ref), torch.cat(kept_rec)
+
+
+def _check_protocol(tok, frames: int | None, size: int | None, stride: int = 1,
+                    fvd: bool = False) -> None:
+    if frames is not None and (not isinstance(frames, int) or frames < 1):
+        raise ValueError(f"eval: frames must be a positive integer (or all), got {frames!r}")
+    if frames is None and stride != 1:
+        raise ValueError("eval: --stride needs a frame count (--frames N), not all frames")
+    if fvd and (frames is None or size is None):
+        raise ValueError("eval: FVD compares clips of one shape; give --frames N and --size S")
+    if size is None:
+        return
     s = tok.spatial_compression
     if not isinstance(size, int) or size < s or size % s:
         raise ValueError(f"eval: size must be a positive multiple of {s} (the tokenizer's "
@@ -121,7 +176,7 @@ def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int
     the JSON-ready summary ``bootvid eval --json`` writes. ``on_video(result, ref, rec)`` is
     called per video (plots). ``lpips`` (an LPIPS module) and ``fvd_detector`` (see
     :mod:`bootvid.eval.fvd`) add those metrics; ``stride`` evaluates every stride-th frame."""
-    _check_protocol(tok, frames, size)
+    _check_protocol(tok, frames, size, stride, fvd_detector is not None)
     if not videos:
         raise ValueError("eval: no videos given")
     if fvd_detector is not None and len(videos) < 2:
@@ -154,8 +209,8 @@ def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int
         "temporal_compression": tok.temporal_compression,
         "spatial_compression": tok.spatial_compression,
         "latent_channels": c.latent_channels,
-        "frames": frames,
-        "size": size,
+        "frames": "all" if frames is None else frames,
+        "size": "native" if size is None else size,
         "stride": stride,
         "psnr": _json_float(sum(r.psnr for r in results) / len(results)),
         "ssim": sum(r.ssim for r in results) / len(results),
@@ -178,7 +233,9 @@ def format_table(summary: dict) -> str:
     w = max(12, *(len(r[0]) for r in rows))
     head = (f"{summary['model']}: {summary['temporal_compression']}x{summary['spatial_compression']}"
             f"x{summary['spatial_compression']}, {summary['latent_channels']} latent channels; "
-            f"{summary['frames']} frames at {summary['size']}x{summary['size']}")
+            f"{summary['frames']} frames at "
+            + ("native size" if summary["size"] == "native"
+               else f"{summary['size']}x{summary['size']}"))
     has_lpips = rows[-1][3] is not None
     lines = [head, f"{'video':<{w}}  {'PSNR dB':>8}  {'SSIM':>6}"
              + ("   LPIPS" if has_lpips else "")]

@@ -1,55 +1,114 @@
 """``bootvid experiment promag``: ProMAG's claims, reproduced at small scale with bootvid's own
-trainer and evaluation, at equal wall-clock budgets.
+trainer and evaluation, at equal training compute.
 
-With ``M`` minutes per stage: the 4x tokenizer (M), grown to 8x (M) and 16x (M); direct 8x
-(2M) and 16x (3M) from scratch; "direct extension" 8x (M) and 16x (2M) initialised from the
-4x model; the mixing ablation (grown 8x with each other mixing variant, M each) and the custom
-RMS norm in the growth stage (M). Every model is evaluated with ``bootvid eval``'s protocol on
-held-out frames (:mod:`bootvid.experiment.split`); the observation compares the 4x model on
-2x / 4x subsampled clips with the direct 8x / 16x models on full-rate clips.
+Budgets are training FLOPs (:mod:`bootvid.train.flops`), converted to each arm's steps from its
+own model's count per step, so a comparison means the same on any machine, under any load,
+and on a GPU. With a base budget ``B`` and a stage budget ``S``:
 
-The experiment resumes: finished runs are skipped, interrupted ones continue from their last
-checkpoint.
+=================  =====================================  ==========
+arm                trains                                 total
+=================  =====================================  ==========
+4x                 B from scratch (or ``--base MODEL``)   B
+grown8x            S: the growth stage on the frozen 4x   B + S
+grown16x           S: a second stage on grown8x           B + 2S
+direct8x           B + S from scratch                     B + S
+direct16x          B + 2S from scratch                    B + 2S
+ext8x              S from the 4x weights, all trainable   B + S
+ext16x             2S from the 4x weights                 B + 2S
+grown8x-none       S, no subsampled branch (ablation)     B + S
+grown8x-seed1 ...  the 8x arms again with other seeds     B + S
+=================  =====================================  ==========
+
+Each arm is trained, evaluated (``bootvid eval``'s protocol on held-out frames, with a curve of
+held-out PSNR at doublings of its compute) and written as ``OUT/arms/NAME.json``; the report
+(``results.md``, ``results.json``, plots) is assembled from those files, its own and those of
+other directories (``--include``), so arms can run on different days or machines (``--arms``).
+The observation compares the 4x model on 2x / 4x subsampled clips with the direct 8x / 16x
+models on full-rate clips. An interrupted arm continues from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from ..fileio import atomic_write_text
 from ..growth import DEFAULT_MIXING, MIXING_MODES
+
+#: Named stage budgets (training FLOPs). The fast preset's 4x step (4 items of 17x64x64, a
+#: quarter of them single frames) is ~85 GFLOP: "small" is ~600 such steps.
+NAMED_BUDGETS = {"smoke": 1e10, "small": 5e13, "medium": 2.5e14, "large": 1e15}
+ARMS_DIR = "arms"
+
+
+def parse_budget(text: str | float) -> float:
+    """A budget in FLOPs: a number (``3e14``) or a name in :data:`NAMED_BUDGETS`."""
+    if isinstance(text, str) and text in NAMED_BUDGETS:
+        return NAMED_BUDGETS[text]
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        names = ", ".join(f"{k} ({v:.0e})" for k, v in NAMED_BUDGETS.items())
+        raise ValueError(f"budget: give training FLOPs (e.g. 2.5e14) or a name: {names}; got "
+                         f"{text!r}")
+    return value
 
 
 @dataclass(frozen=True)
 class RunSpec:
     name: str
-    budget: float  # in units of the per-stage minutes M
     group: str
+    stages: float = 0.0  # own budget: this many stage budgets S ...
+    bases: float = 0.0  # ... plus this many base budgets B
     temporal_compression: int = 4
     grow_from: str | None = None
     init_from: str | None = None
     mixing: str | None = None
     norm_center: bool | None = None
+    seed: int = 0  # added to the experiment's seed
+
+    def own_flops(self, base: float, stage: float) -> float:
+        return self.bases * base + self.stages * stage
 
 
-def plan(ablations: bool = True) -> list[RunSpec]:
-    """The runs, parents first."""
+ABLATIONS = ("none", "default", "all")
+
+
+def plan(ablations: str = "default", seeds: int = 2) -> list[RunSpec]:
+    """The arms, parents first. ``ablations``: ``none``, ``default`` (the growth stage without
+    its subsampled branch) or ``all`` (every mixing variant and the custom RMS norm);
+    ``seeds``: how many seeds the grown and direct 8x arms get."""
+    if ablations is True or ablations is False:  # the former boolean setting
+        ablations = "all" if ablations else "none"
+    if ablations not in ABLATIONS:
+        raise ValueError(f"ablations: one of {', '.join(ABLATIONS)}, got {ablations!r}")
     runs = [
-        RunSpec("4x", 1, "promag"),
-        RunSpec("grown8x", 1, "promag", grow_from="4x"),
-        RunSpec("grown16x", 1, "promag", grow_from="grown8x"),
-        RunSpec("direct8x", 2, "direct", temporal_compression=8),
-        RunSpec("direct16x", 3, "direct", temporal_compression=16),
-        RunSpec("ext8x", 1, "extension", temporal_compression=8, init_from="4x"),
-        RunSpec("ext16x", 2, "extension", temporal_compression=16, init_from="4x"),
+        RunSpec("4x", "promag", bases=1),
+        RunSpec("grown8x", "promag", stages=1, temporal_compression=8, grow_from="4x"),
+        RunSpec("grown16x", "promag", stages=1, temporal_compression=16, grow_from="grown8x"),
+        RunSpec("direct8x", "direct", bases=1, stages=1, temporal_compression=8),
+        RunSpec("direct16x", "direct", bases=1, stages=2, temporal_compression=16),
+        RunSpec("ext8x", "extension", stages=1, temporal_compression=8, init_from="4x"),
+        RunSpec("ext16x", "extension", stages=2, temporal_compression=16, init_from="4x"),
     ]
-    if ablations:
-        runs += [RunSpec(f"grown8x-{m}", 1, "ablation", grow_from="4x", mixing=m)
-                 for m in MIXING_MODES if m != DEFAULT_MIXING]
-        runs.append(RunSpec("grown8x-rmsnorm", 1, "ablation", grow_from="4x", norm_center=False))
+    if ablations != "none":
+        modes = [m for m in MIXING_MODES if m != DEFAULT_MIXING]
+        runs += [RunSpec(f"grown8x-{m}", "ablation", stages=1, temporal_compression=8,
+                         grow_from="4x", mixing=m)
+                 for m in (modes if ablations == "all" else ["none"])]
+        if ablations == "all":
+            runs.append(RunSpec("grown8x-rmsnorm", "ablation", stages=1, temporal_compression=8,
+                                grow_from="4x", norm_center=False))
+    for k in range(1, seeds):
+        runs += [RunSpec(f"grown8x-seed{k}", "seed", stages=1, temporal_compression=8,
+                         grow_from="4x", seed=k),
+                 RunSpec(f"direct8x-seed{k}", "seed", bases=1, stages=1, temporal_compression=8,
+                         seed=k)]
     return runs
 
 
@@ -58,14 +117,27 @@ class ExperimentSettings:
     data: str
     out: str
     preset: str = "tiny"
-    minutes: float = 10.0
+    #: S, the stage budget in training FLOPs.
+    budget: float = NAMED_BUDGETS["small"]
+    #: B, the 4x model's budget (None: S); ignored with ``base``.
+    base_budget: float | None = None
+    #: A 4x model trained elsewhere (a run or model directory with a training record) used as
+    #: the 4x arm; B is its cumulative training FLOPs.
+    base: str | None = None
     size: int = 64
     frames: int = 17
+    batch_size: int | None = None  # None: the preset's
     eval_frames: int = 33
     eval_size: int = 128
     observation_frames: int = 17
     seed: int = 0
-    ablations: bool = True
+    ablations: str = "default"
+    seeds: int = 2
+    #: Train and evaluate only these arms (None: all); their parents must exist.
+    arms: list[str] | None = None
+    #: Other directories of arm results (``arms/*.json``) the report includes.
+    include: list[str] = field(default_factory=list)
+    curve_points: int = 6
     model_overrides: dict | None = None  # TokenizerConfig fields (tests use a smaller model)
     #: A folder of photos trained on beside the videos' training part (StillMotionDataset),
     #: equal weights; None: the videos only. Evaluation stays on the videos' held-out part.
@@ -84,16 +156,28 @@ def data_description(s: ExperimentSettings) -> str:
     return what
 
 
-def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str):
+def _specs(s: ExperimentSettings) -> dict[str, RunSpec]:
+    return {r.name: r for r in plan(s.ablations, s.seeds)}
+
+
+def _run_dir(s: ExperimentSettings, name: str) -> str:
+    if name == "4x" and s.base:
+        return s.base
+    return os.path.join(s.out, "runs", name)
+
+
+def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str, steps: int = 1):
     from ..train import TrainConfig
 
     data = ({"data.sources": [{"kind": "videos", "path": data_dir, "weight": 1.0},
                               {"kind": "stills", "path": s.stills, "weight": 1.0}],
              "data.path": None} if s.stills else {"data.path": data_dir})
     over = {**data, "data.image_ratio": s.image_ratio, "data.size": s.size,
-            "data.frames": s.frames,
-            "run.max_minutes": spec.budget * s.minutes, "run.max_steps": 10**6,
-            "run.seed": s.seed, "model.temporal_compression": spec.temporal_compression}
+            "data.frames": s.frames, "run.max_minutes": None, "run.max_steps": int(steps),
+            "run.seed": s.seed + spec.seed, "model.temporal_compression": spec.temporal_compression,
+            "run.checkpoint_every": max(1, min(500, int(steps) // 8 or 1))}
+    if s.batch_size:
+        over["run.batch_size"] = s.batch_size
     if s.model_overrides:
         over["model.overrides"] = dict(s.model_overrides)
     if spec.grow_from:  # growth stages: L1 + KL (paper, Stage II)
@@ -101,8 +185,98 @@ def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str):
         over["grow.mixing"] = spec.mixing or DEFAULT_MIXING
         over["grow.norm_center"] = spec.norm_center
     if spec.init_from:
-        over["model.init_from"] = os.path.join(s.out, "runs", spec.init_from)
+        over["model.init_from"] = _run_dir(s, spec.init_from)
     return TrainConfig.for_preset(s.preset).merged(over)
+
+
+def _architecture(s: ExperimentSettings, spec: RunSpec, specs: dict[str, RunSpec]):
+    """The arm's model with untrained weights (for its FLOP count)."""
+    from ..growth import grow
+    from ..tokenizer import VideoTokenizer
+
+    if spec.grow_from:
+        cfg = _config(s, spec, "(plan)")
+        return grow(_architecture(s, specs[spec.grow_from], specs), cfg.grow.factor,
+                    cfg.grow.mixing, cfg.grow.norm_center)
+    return VideoTokenizer(_config(s, spec, "(plan)").tokenizer_config())
+
+
+def step_flops(s: ExperimentSettings, spec: RunSpec, specs: dict[str, RunSpec],
+               cache: dict | None = None) -> float:
+    """Expected training FLOPs of one of the arm's steps: its batch at the settings' share of
+    single-frame items. ``cache``: item counts by architecture, shared between arms."""
+    from ..train.flops import FlopCounter
+
+    cfg = _config(s, spec, "(plan)")
+    tok = _architecture(s, spec, specs)
+    key = tok.config.to_json()
+    cache = {} if cache is None else cache
+    if key not in cache:
+        counter = FlopCounter(tok, s.size)
+        cache[key] = ((1 - s.image_ratio) * counter.item(s.frames)
+                      + s.image_ratio * counter.item(1))
+    return cfg.run.batch_size * cfg.optim.grad_accum * cache[key]
+
+
+def base_flops(s: ExperimentSettings) -> float:
+    """B: the base budget, or the cumulative training FLOPs of the given base model."""
+    if not s.base:
+        return s.base_budget or s.budget
+    from ..train.card import read_card
+    from ..train.rundir import resolve_model_dir
+
+    directory, _ = resolve_model_dir(s.base)
+    card = read_card(directory)
+    if not card or not card.get("cumulative", {}).get("train_flops"):
+        raise ValueError(f"--base {s.base}: its model ({directory}) has no training record "
+                         "with FLOPs (training.json, written by bootvid train); train or "
+                         "continue it with this version of bootvid")
+    return float(card["cumulative"]["train_flops"])
+
+
+def make_plan(s: ExperimentSettings) -> list[dict]:
+    """Every arm's budget, steps and total compute, parents first (what is printed before
+    anything trains)."""
+    specs = _specs(s)
+    unknown = sorted(set(s.arms or ()) - set(specs))
+    if unknown:
+        raise ValueError(f"--arms: unknown arm(s) {', '.join(unknown)}; the plan has "
+                         f"{', '.join(specs)}")
+    base, stage = base_flops(s), s.budget
+    rows, cache = [], {}
+    for spec in specs.values():
+        own = spec.own_flops(base, stage)
+        total = own
+        parent = spec.grow_from or spec.init_from
+        while parent:  # what the arm builds on counts towards its total
+            p = specs[parent]
+            total += p.own_flops(base, stage)
+            parent = p.grow_from or p.init_from
+        external = spec.name == "4x" and bool(s.base)
+        per_step = step_flops(s, spec, specs, cache)
+        rows.append({"name": spec.name, "group": spec.group, "spec": asdict(spec),
+                     "own_flops": own, "total_flops": total, "step_flops": per_step,
+                     "steps": 0 if external else max(1, round(own / per_step)),
+                     "external": external,
+                     "selected": s.arms is None or spec.name in s.arms})
+    return rows
+
+
+def format_plan(rows: list[dict], s: ExperimentSettings) -> str:
+    from ..train.flops import format_flops
+
+    lines = [f"experiment plan: stage budget S = {format_flops(s.budget)}, base B = "
+             f"{format_flops(base_flops(s))}" + (f" (the model {s.base})" if s.base else ""),
+             f"  {'arm':<18} {'from':<10} {'own':>13} {'total':>13} {'steps':>7}  per step"]
+    for r in rows:
+        spec = r["spec"]
+        src = spec["grow_from"] or spec["init_from"] or "scratch"
+        steps = "given" if r["external"] else str(r["steps"])
+        mark = "" if r["selected"] else "  (not in --arms)"
+        lines.append(f"  {r['name']:<18} {src:<10} {format_flops(r['own_flops']):>13} "
+                     f"{format_flops(r['total_flops']):>13} {steps:>7}  "
+                     f"{format_flops(r['step_flops'])}{mark}")
+    return "\n".join(lines)
 
 
 def _progress(run_dir: str) -> tuple[int, float] | None:
@@ -118,131 +292,181 @@ def _progress(run_dir: str) -> tuple[int, float] | None:
     return int(state["step"]), float(state["train_seconds"])
 
 
-def train_all(s: ExperimentSettings, data_dir: str, log=print) -> dict[str, dict]:
-    """Train every planned run until it has used its budget (an interrupted run continues
-    from its last checkpoint); returns ``{name: {steps, train_minutes, ...}}``. An interrupt
-    (Ctrl-C, SIGTERM) stops the whole experiment after the current run's checkpoint."""
+def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str],
+              log=print) -> None:
+    """Train one arm to its steps (continuing an interrupted run), recording its curve. An
+    interrupt (Ctrl-C, SIGTERM) stops the experiment after the run's checkpoint."""
     from ..train import Trainer
     from ..train.rundir import EMA_DIR
+    from .curves import CurveHook
 
-    info = {}
-    for spec in plan(s.ablations):
-        run_dir = os.path.join(s.out, "runs", spec.name)
-        budget = spec.budget * s.minutes * 60
-        prog = _progress(run_dir)
-        done = (prog is not None and prog[1] >= budget
-                and os.path.isdir(os.path.join(run_dir, EMA_DIR)))
-        if not done:
-            resume = prog is not None
-            log(f"experiment: {'resuming' if resume else 'training'} {spec.name} "
-                f"({spec.budget * s.minutes:g} min)")
-            grow_from = (os.path.join(s.out, "runs", spec.grow_from)
-                         if spec.grow_from and not resume else None)
-            result = Trainer(_config(s, spec, data_dir), run_dir, grow_from=grow_from,
-                             resume=resume).run()
-            if result.stopped == "interrupted":
-                raise KeyboardInterrupt(f"experiment interrupted during {spec.name} (step "
-                                        f"{result.step}, checkpoint written); run the same "
-                                        "command again to continue")
-            prog = _progress(run_dir)
-        info[spec.name] = {"steps": prog[0], "train_minutes": round(prog[1] / 60, 2),
-                           "budget_minutes": spec.budget * s.minutes, "group": spec.group}
-    return info
+    spec = RunSpec(**row["spec"])
+    run_dir = _run_dir(s, spec.name)
+    prog = _progress(run_dir)
+    if prog is not None and prog[0] >= row["steps"] and os.path.isdir(
+            os.path.join(run_dir, EMA_DIR)):
+        return
+    parent = spec.grow_from or spec.init_from
+    if parent and not os.path.exists(_run_dir(s, parent)):
+        raise FileNotFoundError(f"arm {spec.name} builds on {parent}, which has not been trained "
+                                f"({_run_dir(s, parent)} does not exist): run --arms {parent} "
+                                "first")
+    resume = prog is not None
+    log(f"experiment: {'resuming' if resume else 'training'} {spec.name} ({row['steps']} steps)")
+    hook = CurveHook(doubling_steps_for(row, s), heldout, s.eval_frames, s.eval_size, log)
+    grow_from = _run_dir(s, spec.grow_from) if spec.grow_from and not resume else None
+    result = Trainer(_config(s, spec, data_dir, row["steps"]), run_dir, grow_from=grow_from,
+                     resume=resume, hooks=[hook]).run()
+    if result.stopped == "interrupted":
+        raise KeyboardInterrupt(f"experiment interrupted during {spec.name} (step "
+                                f"{result.step}, checkpoint written); run the same command "
+                                "again to continue")
 
 
-def evaluate_all(s: ExperimentSettings, heldout: list[str], log=print) -> dict:
-    """Every run's EMA model on the held-out files; the observation on subsampled clips."""
+def doubling_steps_for(row: dict, s: ExperimentSettings) -> list[int]:
+    from .curves import doubling_steps
+
+    return doubling_steps(row["steps"], s.curve_points)
+
+
+def evaluate_arm(s: ExperimentSettings, row: dict, heldout: list[str], log=print) -> dict:
+    """The arm's record (``arms/NAME.json``): plan, compute spent (own and cumulative, from the
+    model's training record), held-out evaluation, curve, and the observation's evaluations."""
     from ..data import probe_video
     from ..eval.protocol import evaluate
-    from ..train.rundir import load_tokenizer
+    from ..train.card import read_card
+    from ..train.rundir import load_tokenizer, resolve_model_dir
+    from .curves import checkpoint_curve, read_curve
 
-    evals, models = {}, {}
-    for spec in plan(s.ablations):
-        tok, _ = load_tokenizer(os.path.join(s.out, "runs", spec.name))
-        models[spec.name] = tok
-        evals[spec.name] = evaluate(tok, heldout, s.eval_frames, s.eval_size,
-                                    model_name=spec.name)
-        log(f"experiment: {spec.name}: {evals[spec.name]['psnr']:.2f} dB held-out PSNR")
+    name = row["name"]
+    run_dir = _run_dir(s, name)
+    tok, what = load_tokenizer(run_dir)
+    card = read_card(resolve_model_dir(run_dir)[0]) or {}
+    ev = evaluate(tok, heldout, s.eval_frames, s.eval_size, model_name=name)
+    log(f"experiment: {name}: {float(ev['psnr']):.2f} dB held-out PSNR")
+    before = (card.get("cumulative", {}).get("train_flops", 0.0) - card.get("train_flops", 0.0))
+    if row["external"]:
+        curve = checkpoint_curve(run_dir, heldout, s.eval_frames, s.eval_size, s.curve_points,
+                                 log) if os.path.isdir(os.path.join(run_dir, "checkpoints")) \
+            else []
+    else:
+        curve = read_curve(run_dir)
+    for p in curve:
+        if p.get("train_flops") is not None:
+            p["total_flops"] = before + p["train_flops"]
     obs = []
     F = s.observation_frames
-    for stride in (2, 4):
-        vids = [v for v in heldout if probe_video(v).frames >= 1 + (F - 1) * stride]
-        if not vids:
-            continue
-        sub = evaluate(models["4x"], vids, F, s.eval_size, model_name="4x", stride=stride)
-        direct = evaluate(models[f"direct{4 * stride}x"], vids, F, s.eval_size,
-                          model_name=f"direct{4 * stride}x")
-        obs.append({"stride": stride, "videos": vids, "frames": F,
-                    "4x_on_subsampled_psnr": sub["psnr"],
-                    f"direct{4 * stride}x_psnr": direct["psnr"],
-                    "4x_on_subsampled": sub, "direct": direct})
-    return {"evals": evals, "observation": obs}
+    stride = {"4x": (2, 4), "direct8x": (2,), "direct16x": (4,)}.get(name, ())
+    for k in stride:
+        vids = [v for v in heldout if probe_video(v).frames >= 1 + (F - 1) * k]
+        if vids:
+            sub = name == "4x"
+            obs.append({"stride": k, "videos": vids, "frames": F, "subsampled": sub,
+                        "eval": evaluate(tok, vids, F, s.eval_size, model_name=name,
+                                         stride=k if sub else 1)})
+    return {"name": name, "group": row["group"], "spec": row["spec"], "model": what,
+            "planned": {k: row[k] for k in ("own_flops", "total_flops", "step_flops", "steps")},
+            "trained": {k: card.get(k) for k in ("steps", "train_seconds", "train_flops")},
+            "cumulative": card.get("cumulative"), "data": data_description(s),
+            "settings": {k: v for k, v in vars(s).items() if k not in ("arms", "include")},
+            "eval": ev, "curve": curve, "observation": obs}
 
 
-def claim_lines(evals: dict, observation: list[dict]) -> list[str]:
+def load_arms(directories: list[str]) -> dict[str, dict]:
+    """Arm records from ``DIR/arms/*.json`` (or ``DIR/*.json``); a later directory's record of
+    an arm replaces an earlier one's."""
+    arms = {}
+    for d in directories:
+        sub = os.path.join(d, ARMS_DIR)
+        d = sub if os.path.isdir(sub) else d
+        if not os.path.isdir(d):
+            raise FileNotFoundError(f"no arm results in {d}")
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".json"):
+                with open(os.path.join(d, name), encoding="utf-8") as f:
+                    rec = json.load(f)
+                if isinstance(rec, dict) and "eval" in rec and "name" in rec:
+                    arms[rec["name"]] = rec
+    return arms
+
+
+def claim_lines(arms: dict[str, dict]) -> list[str]:
     """The paper's claims as PSNR differences (positive: the claim holds at this budget)."""
     def psnr(name):
-        return float(evals[name]["psnr"]) if name in evals else None
+        return float(arms[name]["eval"]["psnr"]) if name in arms else None
 
     out = ["| claim | comparison | PSNR difference dB | paper's aim |", "|---|---|---|---|"]
     pairs = [("growing beats direct training, 8x", "grown8x", "direct8x", ">= +1"),
              ("growing beats direct training, 16x", "grown16x", "direct16x", ">= +1.5"),
              ("growing beats direct extension, 8x", "grown8x", "ext8x", "> 0"),
              ("growing beats direct extension, 16x", "grown16x", "ext16x", "> 0")]
+    pairs += [(f"growing beats direct training, 8x, seed {n[len('grown8x-seed'):]}", n,
+               f"direct8x-seed{n[len('grown8x-seed'):]}", ">= +1")
+              for n in arms if n.startswith("grown8x-seed")]
     pairs += [(f"ablation: the default stage vs {n[len('grown8x-'):]}", "grown8x", n, "-")
-              for n in evals if n.startswith("grown8x-")]
+              for n in arms if n.startswith("grown8x-") and not n.startswith("grown8x-seed")]
     for claim, a, b, aim in pairs:
         if psnr(a) is not None and psnr(b) is not None:
             out.append(f"| {claim} | {a} - {b} | {psnr(a) - psnr(b):+.2f} | {aim} |")
-    for o in observation:
-        d = next(k for k in o if k.startswith("direct") and k.endswith("_psnr"))
-        diff = float(o["4x_on_subsampled_psnr"]) - float(o[d])
-        out.append(f"| 4x on {o['stride']}x-subsampled video beats {d[:-5]} | 4x(sub) - {d[:-5]} "
-                   f"| {diff:+.2f} | > 0 |")
+    if "4x" in arms:
+        for o in arms["4x"].get("observation", []):
+            d = f"direct{4 * o['stride']}x"
+            other = next((x for x in arms.get(d, {}).get("observation", [])
+                          if x["stride"] == o["stride"]), None)
+            if other:
+                diff = float(o["eval"]["psnr"]) - float(other["eval"]["psnr"])
+                out.append(f"| 4x on {o['stride']}x-subsampled video beats {d} | 4x(sub) - {d} "
+                           f"| {diff:+.2f} | > 0 |")
     return out
 
 
-def write_report(s: ExperimentSettings, split, info: dict, results: dict, command: str) -> str:
-    """``results.json``, ``results.md`` and plots under ``s.out``; returns the markdown."""
-    from ..eval.plots import plot_comparison, plot_means, plot_psnr_per_frame
+def write_report(out: str, arms: dict[str, dict], command: str, heldout: list[dict]) -> str:
+    """``results.json``, ``results.md`` and plots under ``out`` from arm records; returns the
+    markdown."""
+    from ..eval.plots import plot_comparison, plot_curves, plot_means
+    from ..train.flops import format_flops
 
-    evals = results["evals"]
-    lines = [f"# ProMAG at small scale: {s.preset} preset, {s.minutes:g} min per stage", "",
+    if not arms:
+        raise ValueError("no arm results to report")
+    first = next(iter(arms.values()))
+    st = first["settings"]
+    lines = [f"# ProMAG at small scale: {st['preset']} preset, equal training compute", "",
              f"Command: `{command}`", "",
-             f"Training data: {data_description(s)}.", "",
-             f"Held-out evaluation: first {s.eval_frames} frames at {s.eval_size}x{s.eval_size} "
-             "of the held-out part (last frames) of each video, never trained on:", ""]
-    lines += [f"- {os.path.basename(v.heldout_file)} (from {v.source}: frames {v.train_frames}"
-              f"..{v.frames - 1} of {v.frames})" for v in split]
-    lines += ["", "| model | group | temporal | minutes | steps | PSNR dB | SSIM |",
-              "|---|---|---|---|---|---|---|"]
-    for name, e in evals.items():
-        i = info[name]
-        lines.append(f"| {name} | {i['group']} | {e['temporal_compression']}x | "
-                     f"{i['train_minutes']:g} | {i['steps']} | {float(e['psnr']):.2f} | "
-                     f"{e['ssim']:.4f} |")
-    lines += ["", "Minutes: training time of the run itself; grown and extended models also "
-              "build on the 4x model's budget (equal totals: 4x -> 8x -> 16x = M, 2M, 3M).", ""]
-    for o in results["observation"]:
-        d = next(k for k in o if k.startswith("direct") and k.endswith("_psnr"))
-        lines.append(f"Observation, stride {o['stride']} ({o['frames']} frames, "
-                     f"{len(o['videos'])} videos): 4x on {o['stride']}x-subsampled clips "
-                     f"{float(o['4x_on_subsampled_psnr']):.2f} dB vs {d[:-5]} on full clips "
-                     f"{float(o[d]):.2f} dB")
-    lines += ["", *claim_lines(evals, results["observation"])]
-    os.makedirs(os.path.join(s.out, "plots"), exist_ok=True)
-    plot_comparison(list(evals.values()), os.path.join(s.out, "plots", "psnr_by_model.png"))
-    plot_means(list(evals.values()), os.path.join(s.out, "plots", "psnr_mean.png"),
-               [info[n]["group"] for n in evals])
-    for name in ("4x", "grown8x", "grown16x", "direct8x", "direct16x"):
-        if name in evals:
-            plot_psnr_per_frame(evals[name], os.path.join(s.out, "plots", f"frames_{name}.png"))
-    lines += ["", "![mean PSNR per model](plots/psnr_mean.png)", "",
+             f"Training data: {first['data']}.", "",
+             f"Held-out evaluation: first {st['eval_frames']} frames at "
+             f"{st['eval_size']}x{st['eval_size']} of the held-out part (last frames) of each "
+             "video, never trained on:", ""]
+    lines += [f"- {os.path.basename(v['heldout_file'])} (from {v['source']}: frames "
+              f"{v['train_frames']}..{v['frames'] - 1} of {v['frames']})" for v in heldout]
+    lines += ["", "| arm | group | temporal | own compute | total compute | steps | minutes | "
+              "PSNR dB | SSIM |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, a in arms.items():
+        t, c = a["trained"], a.get("cumulative") or {}
+        minutes = f"{t['train_seconds'] / 60:.1f}" if t.get("train_seconds") is not None else "-"
+        own = format_flops(t["train_flops"]) if t.get("train_flops") else "-"
+        total = format_flops(c["train_flops"]) if c.get("train_flops") else "-"
+        lines.append(f"| {name} | {a['group']} | {a['eval']['temporal_compression']}x | {own} | "
+                     f"{total} | {t.get('steps', '-')} | {minutes} | "
+                     f"{float(a['eval']['psnr']):.2f} | {a['eval']['ssim']:.4f} |")
+    lines += ["", "Compute: training FLOPs (model forward + backward, counted per item; see "
+              "bootvid.train.flops). Own: the arm's training; total: with the models it builds "
+              "on. Minutes: this machine's training time, for reference only.", ""]
+    lines += [*claim_lines(arms), ""]
+    plots = os.path.join(out, "plots")
+    os.makedirs(plots, exist_ok=True)
+    evals = [a["eval"] for a in arms.values()]
+    plot_comparison(evals, os.path.join(plots, "psnr_by_model.png"))
+    plot_means(evals, os.path.join(plots, "psnr_mean.png"), [a["group"] for a in arms.values()])
+    curves = {n: a["curve"] for n, a in arms.items() if a.get("curve")}
+    if curves:
+        plot_curves(curves, os.path.join(plots, "curves.png"))
+        lines += ["![held-out PSNR against total training compute](plots/curves.png)", ""]
+    lines += ["![mean PSNR per model](plots/psnr_mean.png)", "",
               "![PSNR by model and video](plots/psnr_by_model.png)", ""]
     md = "\n".join(lines) + "\n"
-    atomic_write_text(os.path.join(s.out, "results.md"), md)
-    atomic_write_text(os.path.join(s.out, "results.json"), json.dumps(
-        {"command": command, "settings": vars(s), "runs": info, **results}, indent=2) + "\n")
+    atomic_write_text(os.path.join(out, "results.md"), md)
+    atomic_write_text(os.path.join(out, "results.json"), json.dumps(
+        {"command": command, "arms": arms}, indent=2) + "\n")
     return md
 
 
@@ -256,14 +480,36 @@ def split_data(s: ExperimentSettings):
                          short_side=max(s.eval_size, s.size))
 
 
-def run_experiment(s: ExperimentSettings, command: str = "", log=print) -> str:
+def run_experiment(s: ExperimentSettings, command: str = "", log=print,
+                   dry_run: bool = False) -> str:
+    """Print the plan, train and evaluate the selected arms (``OUT/arms/NAME.json``), and write
+    the report from every arm record found; returns the report's markdown (the plan alone with
+    ``dry_run``)."""
     start = time.time()
     if s.stills and not os.path.exists(s.stills):
         raise FileNotFoundError(f"--stills: {s.stills!r} does not exist")
+    rows = make_plan(s)
+    text = format_plan(rows, s)
+    log(text)
+    if dry_run:
+        return text
     split = split_data(s)
     data_dir = os.path.join(s.out, "data", "train")
-    info = train_all(s, data_dir, log)
-    results = evaluate_all(s, [v.heldout_file for v in split], log)
-    md = write_report(s, split, info, results, command)
+    heldout = [v.heldout_file for v in split]
+    arms_dir = os.path.join(s.out, ARMS_DIR)
+    os.makedirs(arms_dir, exist_ok=True)
+    for row in rows:
+        if not row["selected"]:
+            continue
+        if not row["external"]:
+            train_arm(s, row, data_dir, heldout, log)
+        rec = evaluate_arm(s, row, heldout, log)
+        atomic_write_text(os.path.join(arms_dir, f"{row['name']}.json"),
+                          json.dumps(rec, indent=1) + "\n")
+    arms = load_arms([*s.include, s.out])
+    order = [r["name"] for r in rows]
+    arms = {n: arms[n] for n in sorted(arms, key=lambda n: order.index(n) if n in order
+                                       else len(order))}
+    md = write_report(s.out, arms, command, [asdict(v) for v in split])
     log(f"experiment: done in {(time.time() - start) / 60:.1f} min; {s.out}/results.md")
     return md

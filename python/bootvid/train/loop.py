@@ -87,6 +87,7 @@ class TrainingLoop:
         self.bf16 = prec == "bf16" or (prec == "auto" and self.device.type == "cuda")
         self.step = 0
         self.train_seconds = 0.0
+        self.train_flops = 0.0  # counted by _micro_step_flops (0 where a trainer does not)
         self.bad_steps = 0
         self.lr_scale = 1.0  # lowered by each restore after non-finite steps
         self.recoveries = 0
@@ -149,6 +150,10 @@ class TrainingLoop:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        # (checkpoints written before FLOPs were counted: recounted from the steps' items)
+        self.train_flops = (float(state["train_flops"]) if "train_flops" in state else
+                            sum(self._micro_step_flops(m)
+                                for m in range(self.step * self.config.optim.grad_accum)))
         self.bad_steps = int(state.get("bad_steps", 0))
         self.lr_scale = float(state.get("lr_scale", 1.0))
         self.recoveries = int(state.get("recoveries", 0))
@@ -159,7 +164,8 @@ class TrainingLoop:
         from .. import __version__
 
         return {"bootvid_version": __version__, "step": self.step,
-                "train_seconds": self.train_seconds, "bad_steps": self.bad_steps,
+                "train_seconds": self.train_seconds, "train_flops": self.train_flops,
+                "bad_steps": self.bad_steps,
                 "lr_scale": self.lr_scale, "recoveries": self.recoveries,
                 "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -167,6 +173,15 @@ class TrainingLoop:
 
     def save_models(self) -> tuple[str, str | None]:
         raise NotImplementedError
+
+    def _micro_step_flops(self, micro_step: int) -> float:
+        """Training FLOPs of global micro-step ``micro_step`` (all processes' items); 0: not
+        counted (the default)."""
+        return 0.0
+
+    def _micro_step_of(self, index: int) -> int:
+        """The global micro-step a dataset index belongs to (see :class:`StepSampler`)."""
+        return index // (self.config.run.batch_size * self.dist.world_size)
 
     def _load_model_state(self, state: dict) -> None:
         """Load a checkpoint's model weights into the model being trained."""
@@ -247,13 +262,14 @@ class TrainingLoop:
                 f"{self.bad_steps} consecutive steps with a non-finite loss or gradient (step "
                 f"{self.step}) and {why}; lower optim.lr or check the data. The checkpoints in "
                 f"{self.run_dir} are intact")
-        seconds, lr_scale, recoveries, bad = (self.train_seconds, self.lr_scale, self.recoveries,
-                                              self.bad_steps)
+        seconds, flops, lr_scale, recoveries, bad = (self.train_seconds, self.train_flops,
+                                                     self.lr_scale, self.recoveries,
+                                                     self.bad_steps)
         state = found[1]
         self._load_model_state(state)
         self._load_state(state)
-        # Time spent counts against the budget; the learning rate stays lowered.
-        self.train_seconds = seconds
+        # Time and compute spent count against the budget; the learning rate stays lowered.
+        self.train_seconds, self.train_flops = seconds, flops
         self.lr_scale = lr_scale * r.nan_lr_factor
         self.recoveries = recoveries + 1
         self.bad_steps = 0
@@ -336,6 +352,7 @@ class TrainingLoop:
                     break
                 t0 = time.perf_counter()
                 complete = True
+                micro_steps = []
                 for m in range(accum):
                     try:
                         groups = next(it)
@@ -347,6 +364,7 @@ class TrainingLoop:
                     # Each group's loss is a mean over its items: weighting it by its share
                     # makes the micro-batch's loss the mean over all of its items.
                     items = sum(len(indices) for indices, _ in groups)
+                    micro_steps.append(self._micro_step_of(int(groups[0][0][0])))
                     for n, (indices, batch) in enumerate(groups):
                         share = len(indices) / items / accum
                         terms, out = self.forward_backward(
@@ -360,21 +378,27 @@ class TrainingLoop:
                     break
                 lr = self._set_lr()
                 gn = self._optimizer_step()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                dt = time.perf_counter() - t0
+                # (counted outside the step's time: the first count of a length builds a meta
+                # copy of the model)
+                self.train_flops += sum(self._micro_step_flops(m) for m in micro_steps)
                 if self.bad_steps >= r.max_bad_steps:
-                    self.train_seconds += time.perf_counter() - t0
+                    self.train_seconds += dt
                     self._recover()  # back to the last checkpoint's step and data
                     it = iter(self._loader())
                     sums, n_sum = {}, 0
                     continue
                 self.step += 1
                 n_sum += 1
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                dt = time.perf_counter() - t0
                 self.train_seconds += dt
                 if self.step % r.log_every == 0 or self.step == r.max_steps:
                     scal = self.dist.mean({k: v / n_sum for k, v in sums.items()}, self.device)
-                    scal.update(lr=lr, grad_norm=gn, clips_per_s=clips_per_step / dt)
+                    scal.update(lr=lr, grad_norm=gn, clips_per_s=clips_per_step / dt,
+                                train_seconds=self.train_seconds)
+                    if self.train_flops:
+                        scal["train_flops"] = self.train_flops
                     last, sums, n_sum = scal, {}, 0
                     if self.logger is not None:
                         self.logger.log(self.step, scal)

@@ -10,6 +10,7 @@ over the same global batch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 
@@ -138,6 +139,7 @@ class Trainer(TrainingLoop):
                                            betas=tuple(o.betas), weight_decay=o.weight_decay)
         self.ema = EMA(self.named_trainable, o.ema_decay) if o.ema_decay else None
         self._build_losses()
+        self._flop_counter = None
         self._finish_setup(state)  # only now that the config is known to work
         if bf16_warning and self.logger is not None:
             self.logger.event(self.step, f"warning: {bf16_warning}")
@@ -164,6 +166,24 @@ class Trainer(TrainingLoop):
         return None
 
     def _build_model(self, grow_from, state) -> tuple[VideoTokenizer, str]:
+        """The model to train and where it came from; sets ``self.lineage`` (the source and the
+        parent model's training record, for the model card)."""
+        from .card import read_card
+        from .rundir import resolve_model_dir
+
+        tok, source, parent = self._model_and_parent(grow_from, state)
+        if state is not None:
+            # (checkpoints from before records: the parent, if any, is unknown)
+            started = self.config.model.init_from or tok.config.growth
+            self.lineage = state.get("lineage") or {
+                "source": "trained from scratch" if not started else source,
+                "parent": None, "has_parent": bool(started)}
+        else:
+            self.lineage = {"source": source, "has_parent": parent is not None,
+                            "parent": read_card(resolve_model_dir(parent)[0]) if parent else None}
+        return tok, source
+
+    def _model_and_parent(self, grow_from, state):
         from ..growth import from_config, grow
 
         if state is not None:  # the checkpoint knows the whole model, grown or not
@@ -173,19 +193,21 @@ class Trainer(TrainingLoop):
                 tok.requires_grad_(False)
                 for p in tok.trainable_parameters():
                     p.requires_grad_(True)
-            return tok, f"resumed from step {state['step']}"
+            return tok, f"resumed from step {state['step']}", None
         if grow_from is not None:
             g = self.config.grow
             lower, what = load_tokenizer(grow_from)
-            return grow(lower, g.factor, g.mixing, g.norm_center), f"grown from the {what}"
+            return (grow(lower, g.factor, g.mixing, g.norm_center), f"grown from the {what}",
+                    grow_from)
         tok = VideoTokenizer(self.config.tokenizer_config())
         if self.config.model.init_from:
             from ..tokenizer import init_from_lower
 
             source, what = load_tokenizer(self.config.model.init_from)
             report = init_from_lower(tok, source)
-            return tok, f"initialised from the {what} ({report})"
-        return tok, "trained from scratch"
+            return (tok, f"initialised from the {what} ({report})",
+                    self.config.model.init_from)
+        return tok, "trained from scratch", None
 
     def _build_losses(self) -> None:
         ls = self.config.loss
@@ -231,7 +253,35 @@ class Trainer(TrainingLoop):
             "disc_optimizer": (self.disc_optimizer.state_dict()
                                if self.disc_module is not None else None),
             "lecam": self.lecam.state_dict() if self.lecam is not None else None,
+            "lineage": self.lineage,
         }
+
+    def _micro_step_flops(self, micro_step: int) -> float:
+        """FLOPs of the global micro-step's items (:mod:`bootvid.train.flops`), each item's
+        length from the dataset (``item_frames``: images are 1 frame), at ``data.size``."""
+        from .flops import FlopCounter
+
+        if self._flop_counter is None:
+            self._flop_counter = FlopCounter(self.tok, self.config.data.size)
+        g = self.config.run.batch_size * self.dist.world_size
+        frames_of = getattr(self.dataset, "item_frames", None)
+        first = micro_step * g
+        return self._flop_counter.items([frames_of(i) if frames_of else self.config.data.frames
+                                         for i in range(first, first + g)])
+
+    def training_card(self) -> dict:
+        """This run's training record (:mod:`bootvid.train.card`), written beside its models."""
+        from .card import make_card
+
+        c = self.config
+        return make_card(
+            steps=self.step, train_seconds=self.train_seconds, train_flops=self.train_flops,
+            source=self.lineage["source"], data=repr(self.dataset),
+            config={"preset": c.model.preset, "temporal_compression":
+                    self.tok.temporal_compression, "size": c.data.size, "frames": c.data.frames,
+                    "batch_size": c.run.batch_size * self.dist.world_size * c.optim.grad_accum,
+                    "lr": c.optim.lr, "seed": c.run.seed, "loss": dataclasses.asdict(c.loss)},
+            parent=self.lineage["parent"], has_parent=self.lineage["has_parent"])
 
     # ---- one step ---------------------------------------------------------------------------
 
@@ -339,13 +389,18 @@ class Trainer(TrainingLoop):
         model_dir = os.path.join(self.run_dir, MODEL_DIR)
         ema_dir = os.path.join(self.run_dir, EMA_DIR) if self.ema is not None else None
         if self.dist.is_main:
+            from .card import write_card
+
+            card = self.training_card()
             self.tok.save_pretrained(model_dir)
+            write_card(model_dir, card)
             if self.ema is not None:
                 import copy
 
                 shadow = copy.deepcopy(self.tok)
                 self.ema.copy_to(shadow)
                 shadow.save_pretrained(ema_dir)
+                write_card(ema_dir, card)
         self.dist.barrier()
         return model_dir, ema_dir
 
