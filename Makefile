@@ -19,7 +19,7 @@ all: test
 $(DEPS):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch numpy safetensors tqdm pyyaml av pillow matplotlib pytest pytest-benchmark hypothesis scikit-image \
+	$(BIN)/pip install -q torch numpy safetensors tqdm pyyaml av pillow matplotlib pytest pytest-benchmark hypothesis scikit-image diffusers \
 		scikit-build-core ninja "cmake>=3.26"
 	touch $@
 
