@@ -41,6 +41,10 @@ def add_codec_arguments(p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument("--pixel-format", dest="pixel_format",
                        help="pixel format of the output (default: yuv420p where the codec has "
                             "it, which needs even sizes; yuv444p keeps odd sizes exact)")
+    if command in ("reconstruct", "encode"):
+        p.add_argument("--cuts", choices=["auto", "off"], default="auto",
+                       help="auto (default): find hard cuts and encode each shot on its own, "
+                            "so no latent frame blends two shots; off: one causal stream")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -60,15 +64,18 @@ def run_codec(args: argparse.Namespace) -> int:
     if args.command == "reconstruct":
         r = codec.reconstruct_file(tok, args.input, args.output, args.chunk_frames, args.size,
                                    args.side_by_side, args.codec, progress, args.max_frames,
-                                   args.pixel_format, log=print)
+                                   args.pixel_format, log=print, cuts=args.cuts)
     elif args.command == "encode":
         r = codec.encode_file(tok, args.input, args.output, args.chunk_frames, args.size,
-                              progress, args.max_frames, log=print)
+                              progress, args.max_frames, log=print, cuts=args.cuts)
     else:
         r = codec.decode_file(tok, args.input, args.output, args.chunk_latents, args.codec,
                               progress, args.pixel_format, log=print)
     print(f"bootvid: wrote {args.output}: {r['frames']} frames at {r['fps']:.3g} fps, "
           f"{_size_written(r)}")
+    if r.get("cuts"):
+        print(f"bootvid: {len(r['cuts']) + 1} shots, each encoded on its own (cuts before "
+              f"frames {', '.join(map(str, r['cuts']))})")
     if args.command == "reconstruct":
         print(_quality_line(r))
         if args.json:

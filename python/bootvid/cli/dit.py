@@ -28,6 +28,9 @@ def add_latents_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip-frames", type=int, default=33,
                    help="frames per clip: 1 + k * temporal compression (default 33)")
     p.add_argument("--size", type=int, default=128, help="square clip size (default 128)")
+    p.add_argument("--cuts", choices=["auto", "off"], default="auto",
+                   help="auto (default): clips start at each shot and never straddle a hard "
+                        "cut; off: consecutive clips from the first frame")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -101,7 +104,8 @@ def run_latents(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     counts = cache_latents(tok, args.data, args.out, args.clip_frames, args.size,
                            tokenizer_ref=ref, rank=dist.rank,
-                           world_size=dist.world_size, progress=not args.no_progress)
+                           world_size=dist.world_size, progress=not args.no_progress,
+                           cuts=args.cuts)
     dist.barrier()
     if dist.is_main:
         index = finalize_cache(args.out)

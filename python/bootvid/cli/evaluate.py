@@ -27,6 +27,9 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
                         "or native (no resize or crop; padded for the model and cropped back)")
     p.add_argument("--stride", type=int, default=1,
                    help="take every N-th frame (a temporally subsampled video; default 1)")
+    p.add_argument("--cuts", choices=["auto", "off"], default="auto",
+                   help="auto (default): find hard cuts and encode each shot on its own; off: "
+                        "one causal stream (the clips of the fixed protocol rarely have cuts)")
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
     p.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
     p.add_argument("--lpips", metavar="WEIGHTS",
@@ -98,7 +101,7 @@ def _evaluate_model(model: str | None, videos: list[str], args, plots: str | Non
     return evaluate(tok, videos, args.frames, args.size, device=args.device,
                     model_name=label,
                     progress=True, on_video=on_video, lpips=lpips, fvd_detector=detector,
-                    stride=args.stride)
+                    stride=args.stride, cuts=args.cuts)
 
 
 def run_eval(args: argparse.Namespace) -> int:

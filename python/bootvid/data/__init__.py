@@ -35,14 +35,16 @@ from .mixed import MixedDataset, collate_by_length
 from .seeding import item_generator
 from .stills import IMAGE_EXTENSIONS, CameraPath, StillClip, StillMotionDataset, find_images
 from .synthetic import SyntheticVideoDataset
+from .cuts import CutDetector, detect_cuts
 from .transforms import center_crop_resize, random_resized_crop
 from .video_io import (VIDEO_EXTENSIONS, VideoInfo, VideoReadError, VideoWriter, find_videos,
                        iter_frames, probe_video, read_frames, write_video)
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "CameraPath", "MixedDataset", "StillClip",
+    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "CameraPath", "CutDetector", "MixedDataset",
+    "StillClip",
     "StillMotionDataset", "SyntheticVideoDataset", "VideoFolderDataset", "VideoInfo",
     "VideoReadError", "VideoWriter", "center_crop_resize", "collate_by_length", "find_images",
     "find_videos", "item_generator", "iter_frames", "probe_video", "random_resized_crop",
-    "read_frames", "write_video",
+    "read_frames", "write_video", "detect_cuts",
 ]

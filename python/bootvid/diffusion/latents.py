@@ -10,7 +10,9 @@ Layout of a cache directory::
     latents.json               the index written when every video is cached: shards, clip
                                count, latent shape, per-channel mean / std
 
-Each video is cut into consecutive clips of ``clip_frames`` frames (the remainder is dropped),
+Each video is cut into consecutive clips of ``clip_frames`` frames (the remainder is dropped;
+with ``cuts="auto"``, the default, clips start at each shot's first frame and never straddle a
+hard cut, see :mod:`bootvid.data.cuts`),
 centre-cropped to ``size`` x ``size`` after resizing its shorter side, and encoded with the
 tokenizer's streaming encoder. Shards are written atomically, one per video, so an interrupted
 run resumes at the first missing shard; under torchrun rank ``r`` of ``N`` encodes videos
@@ -35,7 +37,9 @@ SETTINGS_NAME = "cache.json"
 INDEX_NAME = "latents.json"
 SHARD_DIR = "shards"
 #: Settings whose change makes an existing cache unusable for a new call.
-_SETTING_KEYS = ("format", "tokenizer_fingerprint", "clip_frames", "size", "videos")
+_SETTING_KEYS = ("format", "tokenizer_fingerprint", "clip_frames", "size", "videos", "cuts")
+#: What a cache written before a setting existed used.
+_SETTING_DEFAULTS = {"cuts": "off"}
 
 
 class LatentCacheError(ValueError):
@@ -73,7 +77,7 @@ def check_clip(tokenizer, clip_frames: int, size: int) -> None:
 
 
 def _settings(tokenizer, tokenizer_ref: str, data: str, videos: list[str], clip_frames: int,
-              size: int) -> dict:
+              size: int, cuts: str = "off") -> dict:
     from ..tokenizer.persistence import model_fingerprint
 
     labels, classes = video_classes(videos, data)
@@ -84,6 +88,7 @@ def _settings(tokenizer, tokenizer_ref: str, data: str, videos: list[str], clip_
             "temporal_compression": tokenizer.temporal_compression,
             "spatial_compression": tokenizer.spatial_compression,
             "clip_frames": clip_frames, "size": size, "latent_shape": [C, t, h, w],
+            "cuts": cuts,
             "data": os.path.abspath(data), "videos": _relpaths(videos, data),
             "labels": labels, "classes": classes}
 
@@ -93,7 +98,8 @@ def _check_or_write_settings(out: str, settings: dict) -> None:
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
-        changed = [k for k in _SETTING_KEYS if old.get(k) != settings[k]]
+        changed = [k for k in _SETTING_KEYS
+                   if old.get(k, _SETTING_DEFAULTS.get(k)) != settings[k]]
         if changed:
             raise LatentCacheError(
                 f"{out} already holds a latent cache made with other settings ({', '.join(changed)}"
@@ -108,44 +114,62 @@ def shard_path(out: str, video_index: int) -> str:
 
 
 @torch.no_grad()
-def _encode_video(tokenizer, path: str, clip_frames: int, size: int, device) -> list[torch.Tensor]:
-    """Posterior means ``[C, t, h, w]`` of the video's consecutive full clips."""
-    from ..data import center_crop_resize, iter_frames
+def _encode_video(tokenizer, path: str, clip_frames: int, size: int, device,
+                  cuts: str = "off") -> list[torch.Tensor]:
+    """Posterior means ``[C, t, h, w]`` of the video's consecutive full clips (with
+    ``cuts="auto"``: within each shot, so that no clip straddles a hard cut)."""
+    from ..data import center_crop_resize, detect_cuts, iter_frames
+    from ..data.cuts import by_shot
     from ..tokenizer.streaming import encode_video
 
     dtype = next(tokenizer.parameters()).dtype
-    out = []
-    for chunk in iter_frames(path, chunk_frames=clip_frames):
-        if len(chunk) < clip_frames:
-            break
-        x = center_crop_resize(chunk, size).unsqueeze(0).to(device=device, dtype=dtype)
-        out.append(encode_video(tokenizer, x).mean[0].float().cpu())
+    shots = detect_cuts(path) if cuts == "auto" else []
+    out, pending, current = [], [], None
+    for shot, piece in by_shot(iter_frames(path, chunk_frames=clip_frames), shots):
+        if shot != current:  # a shot's leftover frames (less than a clip) are dropped
+            pending, current = [], shot
+        pending.append(piece)
+        while sum(len(p) for p in pending) >= clip_frames:
+            frames = torch.cat(pending)
+            pending = [frames[clip_frames:]]
+            x = center_crop_resize(frames[:clip_frames], size).unsqueeze(0).to(device=device,
+                                                                               dtype=dtype)
+            out.append(encode_video(tokenizer, x).mean[0].float().cpu())
     return out
 
 
 def cache_latents(tokenizer, data: str | os.PathLike, out: str | os.PathLike,
                   clip_frames: int = 33, size: int = 128, *, tokenizer_ref: str = "",
                   rank: int = 0, world_size: int = 1, device=None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, cuts: str = "auto") -> dict:
     """Encode this process's share of the videos under ``data`` into shards under ``out``
     (skipping shards already there). Returns ``{"encoded", "skipped", "clips"}`` counts for
-    this process; :func:`finalize_cache` then writes the index."""
+    this process; :func:`finalize_cache` then writes the index. ``cuts``: ``"auto"`` (clips
+    within shots) or ``"off"`` (consecutive clips from the first frame)."""
     from ..data import find_videos
 
     data, out = os.fspath(data), os.fspath(out)
     check_clip(tokenizer, clip_frames, size)
     videos = find_videos(data)
-    settings = _settings(tokenizer, tokenizer_ref, data, videos, clip_frames, size)
+    if cuts not in ("auto", "off"):
+        raise ValueError(f"cuts: auto or off, got {cuts!r}")
+    settings = _settings(tokenizer, tokenizer_ref, data, videos, clip_frames, size, cuts)
     _check_or_write_settings(out, settings)
     device = device if device is not None else next(tokenizer.parameters()).device
     tokenizer.eval()
     mine = [i for i in range(len(videos)) if i % world_size == rank]
     bar = None
-    if progress:
+    if progress:  # by frames, so that the ETA holds for videos of different lengths
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(mine), unit="video", desc=f"latents (rank {rank})" if world_size > 1
-                   else "latents", dynamic_ncols=True)
+        from ..data import probe_video
+
+        lengths = {i: probe_video(videos[i]).frames for i in mine}
+        print(f"bootvid: {len(mine)} videos, {sum(lengths.values())} frames to encode"
+              + (f" on rank {rank}" if world_size > 1 else ""), flush=True)
+        bar = tqdm(total=sum(lengths.values()), unit="frame",
+                   desc=f"latents (rank {rank})" if world_size > 1 else "latents",
+                   dynamic_ncols=True)
     counts = {"encoded": 0, "skipped": 0, "clips": 0}
     labels = settings["labels"]
     try:
@@ -154,7 +178,7 @@ def cache_latents(tokenizer, data: str | os.PathLike, out: str | os.PathLike,
             if os.path.isfile(path):  # a finished shard (written atomically): resume past it
                 counts["skipped"] += 1
             else:
-                clips = _encode_video(tokenizer, videos[i], clip_frames, size, device)
+                clips = _encode_video(tokenizer, videos[i], clip_frames, size, device, cuts)
                 _write_shard(path, clips, settings, -1 if labels is None else labels[i],
                              settings["videos"][i])
                 counts["encoded"] += 1
@@ -163,7 +187,7 @@ def cache_latents(tokenizer, data: str | os.PathLike, out: str | os.PathLike,
                     warnings.warn(f"{videos[i]}: shorter than one clip of {clip_frames} frames; "
                                   "no latents from it", stacklevel=2)
             if bar is not None:
-                bar.update(1)
+                bar.update(lengths[i])
     finally:
         if bar is not None:
             bar.close()

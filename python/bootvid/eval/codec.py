@@ -66,28 +66,51 @@ def output_to_frames(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return f if f.dim() == 4 else f[0]
 
 
+# ---- shots ------------------------------------------------------------------------------------
+
+
+def resolve_cuts(cuts, src, max_frames: int | None = None) -> list[int]:
+    """The cuts to encode with: ``"auto"`` detects them in the file ``src``
+    (:func:`bootvid.data.detect_cuts`), ``"off"`` / None: none, a list: as given."""
+    if cuts is None or cuts == "off":
+        return []
+    if cuts == "auto":
+        from ..data import detect_cuts
+
+        return detect_cuts(src, max_frames)
+    if isinstance(cuts, str):
+        raise ValueError(f"cuts: auto, off or a list of frame indices, got {cuts!r}")
+    return sorted(int(c) for c in cuts)
+
+
 # ---- reconstruct ------------------------------------------------------------------------------
 
 def reconstruct_pairs(tok, chunks: Iterable[torch.Tensor], hw: tuple[int, int],
-                      chunk_frames: int = 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                      chunk_frames: int = 16, cuts: list[int] | None = None
+                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Stream uint8 frame chunks ``(n, H, W, 3)`` through ``tok``; yields ``(reference,
     reconstruction)`` uint8 pairs as they come out: the reference is the input as the model saw
     it (resized to ``hw``, before padding), the reconstruction is cropped back to ``hw``.
-    Memory stays that of a chunk or two however long the video."""
+    ``cuts``: frame indices where a new shot starts; each shot is a stream of its own. Memory
+    stays that of a chunk or two however long the video."""
+    from itertools import groupby
+
+    from ..data.cuts import by_shot
     from ..tokenizer.streaming import stream_reconstruct
 
     p = next(tok.parameters())
     inputs: deque = deque()  # input frames waiting for their reconstruction
 
-    def pieces() -> Iterator[torch.Tensor]:
-        for frames in chunks:
+    def pieces(shot_chunks) -> Iterator[torch.Tensor]:
+        for _, frames in shot_chunks:
             x = frames_to_input(frames, hw, tok.spatial_compression, p.device, p.dtype)
             inputs.extend(frames if tuple(frames.shape[1:3]) == hw else output_to_frames(x, hw))
             yield x
 
-    for y in stream_reconstruct(tok, pieces(), chunk_frames=chunk_frames):
-        out = output_to_frames(y, hw)
-        yield torch.stack([inputs.popleft() for _ in range(len(out))]).to(out.device), out
+    for _, shot_chunks in groupby(by_shot(chunks, cuts or []), key=lambda sc: sc[0]):
+        for y in stream_reconstruct(tok, pieces(shot_chunks), chunk_frames=chunk_frames):
+            out = output_to_frames(y, hw)
+            yield torch.stack([inputs.popleft() for _ in range(len(out))]).to(out.device), out
 
 
 class Estimate:
@@ -123,25 +146,27 @@ def _duration(seconds: float) -> str:
 def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
                      side_by_side: bool = False, codec: str = "libx264",
                      progress: bool = False, max_frames: int | None = None,
-                     pixel_format: str | None = None, log=None) -> dict:
+                     pixel_format: str | None = None, log=None, cuts="off") -> dict:
     """Encode and decode the video ``src`` chunk by chunk and write the reconstruction to
     ``dst`` at the input's frame rate (``side_by_side``: input left, reconstruction right;
     ``max_frames``: only the first frames). Returns what was written (``frames``, ``fps``,
     ``height``, ``width``, ``written_size``, ``codec``) and the whole clip's quality against
     the input at the same size (``psnr`` from the clip's MSE, mean ``ssim``, and both per
     frame), measured on the uint8 frames before the output codec. ``log``: where the time
-    estimate after the first chunk goes."""
+    estimate after the first chunk goes. ``cuts``: ``"auto"`` (detect hard cuts and encode
+    each shot on its own), ``"off"`` or frame indices; the result lists them."""
     from ..data import VideoWriter, iter_frames, probe_video
     from .metrics import QualityMeter
 
     info = probe_video(src)
     hw = output_size(info.height, info.width, size)
     total = min(info.frames, max_frames or info.frames)
+    shots = resolve_cuts(cuts, src, max_frames)
     meter, estimate = QualityMeter(), Estimate(total, "reconstruction", log)
     bar = _bar(progress, total, "reconstruct")
     with VideoWriter(dst, info.fps, codec=codec, pixel_format=pixel_format) as writer:
         for ref, out in reconstruct_pairs(tok, iter_frames(src, chunk_frames, max_frames), hw,
-                                          chunk_frames):
+                                          chunk_frames, shots):
             meter.update(ref.cpu(), out.cpu())
             writer.write(torch.cat([ref, out], dim=2) if side_by_side else out)
             estimate.update(len(out))
@@ -151,7 +176,7 @@ def reconstruct_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int 
         bar.close()
     return {"frames": writer.frames_written, "fps": info.fps, "height": hw[0],
             "width": hw[1] * (2 if side_by_side else 1), "written_size": writer.written_size,
-            "codec": writer.codec, "source": src, "psnr": _finite(meter.psnr),
+            "codec": writer.codec, "source": src, "cuts": shots, "psnr": _finite(meter.psnr),
             "ssim": meter.ssim, "psnr_per_frame": [_finite(v) for v in meter.psnr_per_frame],
             "ssim_per_frame": meter.ssim_per_frame}
 
@@ -172,10 +197,12 @@ def _bar(progress: bool, total: int, desc: str):
 
 @torch.no_grad()
 def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | None = None,
-                progress: bool = False, max_frames: int | None = None, log=None) -> dict:
+                progress: bool = False, max_frames: int | None = None, log=None,
+                cuts="off") -> dict:
     """Latents (posterior mean) of the video ``src`` (its first ``max_frames`` frames) in a
     safetensors file ``dst``, with what decoding needs in its metadata: frame count, fps, size
-    and the model's fingerprint."""
+    and the model's fingerprint. ``cuts`` (``"auto"``, ``"off"`` or frame indices): each shot
+    encoded on its own, the cuts recorded so that :func:`decode_file` splits the latent again."""
     from safetensors.torch import save_file
 
     from ..data import iter_frames, probe_video
@@ -185,11 +212,23 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
     info = probe_video(src)
     hw = output_size(info.height, info.width, size)
     p = next(tok.parameters())
-    enc = tok.stream_encoder(chunk_frames)
+    from ..data.cuts import by_shot
+
+    shots = resolve_cuts(cuts, src, max_frames)
+    enc, shot_now = None, -1
     parts, frames = [], 0
     total = min(info.frames, max_frames or info.frames)
     bar, estimate = _bar(progress, total, "encode"), Estimate(total, "encoding", log)
-    for chunk in iter_frames(src, chunk_frames, max_frames):
+
+    def finish(enc):
+        post = enc.finish() if enc is not None else None
+        if post is not None:
+            parts.append(post.mode().float().cpu())
+
+    for shot, chunk in by_shot(iter_frames(src, chunk_frames, max_frames), shots):
+        if shot != shot_now:  # a new shot: a new causal stream
+            finish(enc)
+            enc, shot_now = tok.stream_encoder(chunk_frames), shot
         frames += len(chunk)
         post = enc.push(frames_to_input(chunk, hw, tok.spatial_compression, p.device, p.dtype))
         if post is not None:
@@ -197,9 +236,7 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
         estimate.update(len(chunk))
         if bar is not None:
             bar.update(len(chunk))
-    post = enc.finish()
-    if post is not None:
-        parts.append(post.mode().float().cpu())
+    finish(enc)
     if bar is not None:
         bar.close()
     if frames == 0:
@@ -209,10 +246,11 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
             "fps": repr(float(info.fps)), "height": str(hw[0]), "width": str(hw[1]),
             "source": os.path.basename(src), "model_fingerprint": model_fingerprint(tok),
             "temporal_compression": str(tok.temporal_compression),
-            "model_config": json.dumps(tok.config.to_dict(), sort_keys=True)}
+            "model_config": json.dumps(tok.config.to_dict(), sort_keys=True),
+            "cuts": json.dumps(shots)}
     atomic_write(dst, lambda t: save_file({LATENTS_KEY: z}, t, metadata=meta))
     return {"frames": frames, "latent_shape": tuple(z.shape), "fps": info.fps,
-            "height": hw[0], "width": hw[1]}
+            "height": hw[0], "width": hw[1], "cuts": shots}
 
 
 def read_latents(path: str) -> tuple[torch.Tensor, dict]:
@@ -247,20 +285,29 @@ def decode_file(tok, src: str, dst: str, chunk_latents: int = 4, codec: str = "l
             f"{src} was encoded by another model (fingerprint {meta.get('model_fingerprint')}, "
             f"{meta.get('temporal_compression')}x temporal) than this one ({mine}, "
             f"{tok.temporal_compression}x); decode it with the model that encoded it")
+    from ..tokenizer.shots import latent_ranges, shot_ranges
+
     frames, hw = int(meta["frames"]), (int(meta["height"]), int(meta["width"]))
+    cuts = json.loads(meta.get("cuts", "[]"))  # files from before shots: one shot
+    lat = latent_ranges(frames, cuts, tok.temporal_compression)
+    if lat[-1][1] != z.shape[1]:
+        raise ValueError(f"{src}: {z.shape[1]} latent frames, but {frames} frames with cuts "
+                         f"{cuts} need {lat[-1][1]}: the file is damaged")
     p = next(tok.parameters())
-    dec = tok.stream_decoder(chunk_latents, num_frames=frames)
     bar, estimate = _bar(progress, frames, "decode"), Estimate(frames, "decoding", log)
     with VideoWriter(dst, float(meta["fps"]), codec=codec, pixel_format=pixel_format) as writer:
-        for t0 in range(0, z.shape[1], chunk_latents):
-            y = dec.push(z[None, :, t0:t0 + chunk_latents].to(p.device, p.dtype))
-            if y.shape[2]:
-                out = output_to_frames(y, hw)
-                writer.write(out)
-                estimate.update(len(out))
-                if bar is not None:
-                    bar.update(len(out))
+        for (la, lb), (a, b) in zip(lat, shot_ranges(frames, cuts)):
+            dec = tok.stream_decoder(chunk_latents, num_frames=b - a)  # each shot its own
+            for t0 in range(la, lb, chunk_latents):
+                y = dec.push(z[None, :, t0:min(t0 + chunk_latents, lb)].to(p.device, p.dtype))
+                if y.shape[2]:
+                    out = output_to_frames(y, hw)
+                    writer.write(out)
+                    estimate.update(len(out))
+                    if bar is not None:
+                        bar.update(len(out))
     if bar is not None:
         bar.close()
     return {"frames": writer.frames_written, "fps": float(meta["fps"]), "height": hw[0],
-            "width": hw[1], "written_size": writer.written_size, "codec": writer.codec}
+            "width": hw[1], "written_size": writer.written_size, "codec": writer.codec,
+            "cuts": cuts}

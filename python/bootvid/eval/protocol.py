@@ -30,11 +30,12 @@ class VideoResult:
     psnr_per_frame: list[float]
     ssim_per_frame: list[float]
     lpips: float | None = None
+    cuts: list[int] | None = None
 
     def to_dict(self) -> dict:
         d = {"path": self.path, "psnr": _json_float(self.psnr), "ssim": self.ssim,
              "psnr_per_frame": [_json_float(v) for v in self.psnr_per_frame],
-             "ssim_per_frame": self.ssim_per_frame}
+             "ssim_per_frame": self.ssim_per_frame, "cuts": self.cuts or []}
         if self.lpips is not None:
             d["lpips"] = self.lpips
         return d
@@ -66,14 +67,19 @@ def load_reference(path: str, frames: int = DEFAULT_FRAMES, size: int = DEFAULT_
 
 
 @torch.no_grad()
-def reconstruct_frames(tok, frames: torch.Tensor, device=None) -> torch.Tensor:
-    """Encode and decode uint8 frames ``(T, H, W, 3)``; uint8 frames back (same shape)."""
+def reconstruct_frames(tok, frames: torch.Tensor, device=None,
+                       cuts: list[int] | None = None) -> torch.Tensor:
+    """Encode and decode uint8 frames ``(T, H, W, 3)``; uint8 frames back (same shape).
+    ``cuts``: frame indices where a new shot starts (each shot encoded on its own)."""
     from ..tokenizer.streaming import reconstruct_video
     from ..tokenizer.video import frames_to_video, video_to_frames
 
     device = device or next(tok.parameters()).device
     dtype = next(tok.parameters()).dtype
     x = frames_to_video(frames, device=device, dtype=dtype)
+    if cuts:
+        return video_to_frames(tok.decode(tok.encode(x, cuts=cuts).mode(), frames.shape[0],
+                                          cuts=cuts))
     return video_to_frames(reconstruct_video(tok, x))
 
 
@@ -96,27 +102,41 @@ KEPT_FRAMES = 33
 
 
 def evaluate_video(tok, path: str, frames: int | None = DEFAULT_FRAMES,
-                   size: int | None = DEFAULT_SIZE, device=None, lpips=None, stride: int = 1
-                   ) -> tuple[VideoResult, torch.Tensor, torch.Tensor]:
+                   size: int | None = DEFAULT_SIZE, device=None, lpips=None, stride: int = 1,
+                   cuts: str = "off") -> tuple[VideoResult, torch.Tensor, torch.Tensor]:
     """The protocol on one video: its result, the reference and the reconstruction (uint8).
     ``lpips``: a :class:`bootvid.train.perceptual.LPIPS` to add the mean LPIPS of the frames.
     ``frames=None`` (all frames) or ``size=None`` (native size: no resize or crop; sizes that
     are not multiples of the spatial compression are padded and cropped back, as in
     ``bootvid reconstruct``) stream the video in constant memory; the returned clips are then
-    its first :data:`KEPT_FRAMES` frames."""
+    its first :data:`KEPT_FRAMES` frames. ``cuts="auto"``: hard cuts detected and each shot
+    encoded on its own (the result lists them)."""
     if frames is None or size is None:
-        return _evaluate_streamed(tok, path, frames, size, device, lpips)
+        return _evaluate_streamed(tok, path, frames, size, device, lpips, cuts)
     ref = load_reference(path, frames, size, stride)
-    rec = reconstruct_frames(tok, ref, device)
+    shots = _cuts(cuts, ref)
+    rec = reconstruct_frames(tok, ref, device, shots)
     res = VideoResult(path=path, psnr=psnr(ref, rec), ssim=ssim(ref, rec),
                       psnr_per_frame=psnr_per_frame(ref, rec).tolist(),
                       ssim_per_frame=ssim_per_frame(ref, rec).tolist(),
-                      lpips=lpips_distance(lpips, ref, rec) if lpips is not None else None)
+                      lpips=lpips_distance(lpips, ref, rec) if lpips is not None else None,
+                      cuts=shots)
     return res, ref, rec
 
 
+def _cuts(mode: str, frames, max_frames: int | None = None) -> list[int]:
+    """Cuts for ``mode`` (``"auto"``: detected in ``frames``, a file or uint8 frames)."""
+    if mode not in ("auto", "off"):
+        raise ValueError(f"eval: cuts must be auto or off, got {mode!r}")
+    if mode == "off":
+        return []
+    from ..data import detect_cuts
+
+    return detect_cuts(frames, max_frames)
+
+
 @torch.no_grad()
-def _evaluate_streamed(tok, path, frames, size, device, lpips):
+def _evaluate_streamed(tok, path, frames, size, device, lpips, cuts="off"):
     from ..data import center_crop_resize, iter_frames, probe_video
     from ..tokenizer.video import video_to_frames
     from .codec import reconstruct_pairs
@@ -124,6 +144,7 @@ def _evaluate_streamed(tok, path, frames, size, device, lpips):
 
     if device is not None and next(tok.parameters()).device != torch.device(device):
         tok = tok.to(device)
+    shots = _cuts(cuts, path, frames)
     chunks = iter_frames(path, 16, frames)
     if size is None:
         info = probe_video(path)
@@ -132,7 +153,7 @@ def _evaluate_streamed(tok, path, frames, size, device, lpips):
         hw = (size, size)
         chunks = (video_to_frames(center_crop_resize(c, size)[None]) for c in chunks)
     meter, kept_ref, kept_rec, lp = QualityMeter(), [], [], 0.0
-    for ref, rec in reconstruct_pairs(tok, chunks, hw):
+    for ref, rec in reconstruct_pairs(tok, chunks, hw, cuts=shots):
         ref, rec = ref.cpu(), rec.cpu()
         meter.update(ref, rec)
         if lpips is not None:
@@ -149,7 +170,7 @@ def _evaluate_streamed(tok, path, frames, size, device, lpips):
     res = VideoResult(path=path, psnr=meter.psnr, ssim=meter.ssim if meter.ssim is not None
                       else float("nan"), psnr_per_frame=meter.psnr_per_frame,
                       ssim_per_frame=meter.ssim_per_frame,
-                      lpips=lp / meter.frames if lpips is not None else None)
+                      lpips=lp / meter.frames if lpips is not None else None, cuts=shots)
     return res, torch.cat(kept_ref), torch.cat(kept_rec)
 
 
@@ -171,11 +192,12 @@ def _check_protocol(tok, frames: int | None, size: int | None, stride: int = 1,
 
 def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE,
              device=None, model_name: str = "", progress: bool = False, on_video=None,
-             lpips=None, fvd_detector=None, stride: int = 1) -> dict:
+             lpips=None, fvd_detector=None, stride: int = 1, cuts: str = "off") -> dict:
     """The protocol over ``videos`` (files; see :func:`bootvid.data.find_videos` for folders):
     the JSON-ready summary ``bootvid eval --json`` writes. ``on_video(result, ref, rec)`` is
     called per video (plots). ``lpips`` (an LPIPS module) and ``fvd_detector`` (see
-    :mod:`bootvid.eval.fvd`) add those metrics; ``stride`` evaluates every stride-th frame."""
+    :mod:`bootvid.eval.fvd`) add those metrics; ``stride`` evaluates every stride-th frame;
+    ``cuts="auto"`` encodes each shot (between detected hard cuts) on its own."""
     _check_protocol(tok, frames, size, stride, fvd_detector is not None)
     if not videos:
         raise ValueError("eval: no videos given")
@@ -188,7 +210,7 @@ def evaluate(tok, videos: Sequence[str], frames: int = DEFAULT_FRAMES, size: int
 
         it = tqdm(videos, unit="video", desc="eval")
     for path in it:
-        res, ref, rec = evaluate_video(tok, path, frames, size, device, lpips, stride)
+        res, ref, rec = evaluate_video(tok, path, frames, size, device, lpips, stride, cuts)
         results.append(res)
         if fvd_detector is not None:
             from .fvd import detector_features

@@ -150,8 +150,13 @@ class VideoTokenizer(nn.Module):
         return torch.cat([x, x[:, :, -1:].expand(-1, -1, pad, -1, -1)], dim=2)
 
     def encode(self, x: torch.Tensor, chunk_frames: int | Sequence[int] | None = None,
-               tile_size: int | None = None) -> DiagonalGaussian:
+               tile_size: int | None = None, cuts: Sequence[int] | None = None
+               ) -> DiagonalGaussian:
         """Posterior over the latent of ``x`` (B, 3, T, H, W), any ``T >= 1``.
+
+        ``cuts``: frame indices where a new shot starts (hard cuts); each shot is encoded as a
+        video of its own and their latents concatenated in time (:mod:`bootvid.tokenizer.shots`),
+        so no latent frame straddles a cut. Decode with the same ``cuts`` and ``num_frames``.
 
         ``chunk_frames`` streams the clip in chunks (see
         :func:`~bootvid.tokenizer.streaming.encode_chunk_sizes`: 16 means 17, 16, 16, ...
@@ -160,6 +165,15 @@ class VideoTokenizer(nn.Module):
         tiling, no seams; see :func:`bootvid.nn.spatial_tiling`), for high resolutions.
         """
         self._check_video(x, "encode")
+        if cuts:
+            from .shots import shot_ranges
+
+            posts = [self.encode(x[:, :, a:b], chunk_frames, tile_size)
+                     for a, b in shot_ranges(x.shape[2], cuts)]
+            return DiagonalGaussian(mean=torch.cat([p.mean for p in posts], 2),
+                                    logvar=torch.cat([p.logvar for p in posts], 2),
+                                    logvar_min=self.config.logvar_min,
+                                    logvar_max=self.config.logvar_max)
         if chunk_frames is None:
             with spatial_tiling(tile_size):
                 return self._posterior(self.encoder(self.pad_frames(x)))
@@ -175,16 +189,30 @@ class VideoTokenizer(nn.Module):
                                 logvar_max=self.config.logvar_max)
 
     def decode(self, z: torch.Tensor, num_frames: int | None = None,
-               chunk_latents: int | None = None, tile_size: int | None = None) -> torch.Tensor:
+               chunk_latents: int | None = None, tile_size: int | None = None,
+               cuts: Sequence[int] | None = None) -> torch.Tensor:
         """Video ``(B, 3, T, H*8, W*8)`` from latents ``z`` (B, C, T', H, W).
 
         ``T = 1 + tc*(T' - 1)``, or ``num_frames`` when given (the length of the clip that was
         encoded: the frames ``encode`` padded are dropped). ``chunk_latents`` streams the
         latent in chunks of that many frames, with the same result. ``tile_size`` computes
         every conv in exact spatial tiles of at most that many pixels a side (no seams), for
-        high resolutions: with ``chunk_latents=1``, 1024x1024 decodes in a few GB.
+        high resolutions: with ``chunk_latents=1``, 1024x1024 decodes in a few GB. ``cuts``
+        (with ``num_frames``): the latent of shots that ``encode(x, cuts=...)`` made.
         """
         self._check_latent(z, "decode")
+        if cuts:
+            from .shots import latent_ranges, shot_ranges
+
+            if num_frames is None:
+                raise ValueError("decode: cuts need num_frames (the encoded clip's length)")
+            lat = latent_ranges(num_frames, cuts, self.temporal_compression)
+            if lat[-1][1] != z.shape[2]:
+                raise ValueError(f"decode: {num_frames} frames with cuts {list(cuts)} encode to "
+                                 f"{lat[-1][1]} latent frames, but z has {z.shape[2]}")
+            return torch.cat([self.decode(z[:, :, la:lb], b - a, chunk_latents, tile_size)
+                              for (la, lb), (a, b) in zip(lat, shot_ranges(num_frames, cuts))],
+                             dim=2)
         Tl = z.shape[2]
         if num_frames is not None:
             if (not isinstance(num_frames, int) or num_frames < 1
