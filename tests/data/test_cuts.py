@@ -100,6 +100,10 @@ def test_files_record_their_shots_and_decode_restores_the_same_frames(tok, tmp_p
     a = read_frames(tmp_path / "rec.mkv", 0, 65).int()
     b = read_frames(tmp_path / "dec.mkv", 0, 65).int()
     assert (a - b).abs().max() <= 1
+    for bad in ([5, 5], [0], [70]):  # given cuts are checked before anything is written
+        with pytest.raises(ValueError, match="cuts"):
+            encode_file(tok, str(src), str(tmp_path / "bad.safetensors"), cuts=bad)
+    assert not (tmp_path / "bad.safetensors").exists()
     # off: one stream, one latent per 4 frames across the cuts
     off = encode_file(tok, str(src), str(tmp_path / "z_off.safetensors"), cuts="off")
     assert off["cuts"] == [] and off["latent_shape"][1] == 17

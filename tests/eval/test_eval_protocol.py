@@ -204,8 +204,9 @@ def test_whole_videos_at_native_size_on_odd_sizes(model_dir, video_file, tmp_pat
     assert len(evaluate(tok, [src], frames=None, size=16)["videos"][0]["ssim_per_frame"]) == 37
     with pytest.raises(VideoReadError, match="has 37 frames, but 40"):
         evaluate(tok, [src], frames=40, size=None)
-    with pytest.raises(ValueError, match="--stride needs a frame count"):
-        evaluate(tok, [src], frames=None, size=16, stride=2)
+    for frames, size in ((None, 16), (9, None)):
+        with pytest.raises(ValueError, match="--stride needs the fixed protocol"):
+            evaluate(tok, [src], frames=frames, size=size, stride=2)
     out = tmp_path / "r.json"
     assert main(["eval", "--model", model_dir, "--videos", src, "--frames", "all", "--size",
                  "native", "--json", str(out), "--plots", str(tmp_path / "p")]) == 0

@@ -161,6 +161,11 @@ def test_arms_run_separately_and_the_report_assembles_them(tmp_path):
     assert list(res["arms"]) == ["4x", "grown8x", "direct8x"]
     assert "| growing beats direct training, 8x |" in md
     assert not (tmp_path / "exp2" / "runs" / "4x").exists()
+    # records made with other settings are not compared
+    other = _settings(tmp_path, out=str(tmp_path / "exp3"), ablations="none", seeds=1,
+                      arms=["direct8x"], include=[str(tmp_path / "exp")], budget=2.0)
+    with pytest.raises(ValueError, match="arm records disagree.*budget"):
+        run_experiment(other, command="part 3", log=lambda m: None)
 
 
 def test_a_trained_base_is_the_4x_arm_and_its_record_sets_B(tmp_path):
@@ -189,6 +194,10 @@ def test_a_trained_base_is_the_4x_arm_and_its_record_sets_B(tmp_path):
     rec = json.loads((tmp_path / "exp" / "arms" / "4x.json").read_text())
     assert [p["step"] for p in rec["curve"]] == [2, 3]  # from the base run's checkpoints
     assert not (tmp_path / "exp" / "runs" / "4x").exists() and "| grown8x |" in md
+    # a base that is not the planned 4x model: refused before anything trains
+    with pytest.raises(ValueError, match="--base .* not the 4x tiny preset"):
+        make_plan(_settings(tmp_path, base=str(base_run), model_overrides={
+            "base_channels": 8, "norm_groups": 4}))
     # a base without a training record cannot set B
     plain = tmp_path / "plain"
     VideoTokenizer(cfg.tokenizer_config()).save_pretrained(plain)

@@ -110,6 +110,11 @@ def test_save_pretrained_round_trip_and_latent_statistics(saved, tmp_path):
         z = vae.encode(x).latent_dist.mode()
         torch.testing.assert_close(again.decode(z).sample, vae.decode(z).sample)
     assert again.config.tokenizer_config["growth"]  # the grown model stays grown
+    vae.save_pretrained(tmp_path / "pipeline" / "vae")  # as in a pipeline's directory
+    inside = AutoencoderBootvid.from_pretrained(tmp_path / "pipeline", subfolder="vae")
+    assert inside.config.scaling_factor == vae.config.scaling_factor
+    with pytest.raises(ValueError, match="variant not supported"):
+        AutoencoderBootvid.from_pretrained(saved / "tok4", variant="fp16")
     with pytest.raises(ValueError, match="per-channel 'mean' and 'std' of 16"):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"mean": [0.0], "std": [1.0]}))

@@ -5,7 +5,9 @@ average out); the score of frame ``t`` is the mean absolute difference of its th
 frame ``t - 1``'s, in 8-bit RGB units. Frame ``t`` starts a new shot when its score is both
 above ``threshold`` (an absolute floor: a cut changes the picture) and ``ratio`` times the
 median score of the frames before it in its shot (an outlier: fast motion raises every score,
-a cut raises one), at least ``min_shot`` frames after the previous cut (flashes). Like
+a cut raises one), at least ``min_shot`` frames after the previous cut (so a flash of a few
+frames makes at most one cut, not two). The file is decoded once for detection, before
+encoding. Like
 PySceneDetect's adaptive detector, without its dependencies; measured in docs/results.md.
 Dissolves and fades are not hard cuts and are not found.
 """
@@ -38,8 +40,9 @@ class CutDetector:
 
     @staticmethod
     def thumbnails(frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2).float()
-        return F.adaptive_avg_pool2d(x, THUMBNAIL)
+        # a few frames at a time: a 4K chunk in float would take gigabytes
+        return torch.cat([F.adaptive_avg_pool2d(f.permute(0, 3, 1, 2).float(), THUMBNAIL)
+                          for f in frames.split(4)])
 
     def push(self, frames: torch.Tensor) -> list[int]:
         found = []

@@ -101,9 +101,11 @@ def _check_or_write_settings(out: str, settings: dict) -> None:
         changed = [k for k in _SETTING_KEYS
                    if old.get(k, _SETTING_DEFAULTS.get(k)) != settings[k]]
         if changed:
+            hint = (" (caches made before bootvid found scene cuts used --cuts off)"
+                    if "cuts" in changed else "")
             raise LatentCacheError(
                 f"{out} already holds a latent cache made with other settings ({', '.join(changed)}"
-                " differ); choose another --out, or delete it to start over")
+                f" differ){hint}; choose another --out, or delete it to start over")
         return
     os.makedirs(os.path.join(out, SHARD_DIR), exist_ok=True)
     atomic_write_text(path, json.dumps(settings, indent=1))

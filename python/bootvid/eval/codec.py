@@ -80,7 +80,11 @@ def resolve_cuts(cuts, src, max_frames: int | None = None) -> list[int]:
         return detect_cuts(src, max_frames)
     if isinstance(cuts, str):
         raise ValueError(f"cuts: auto, off or a list of frame indices, got {cuts!r}")
-    return sorted(int(c) for c in cuts)
+    from ..data import probe_video
+    from ..tokenizer.shots import check_cuts
+
+    frames = probe_video(src).frames
+    return check_cuts(list(cuts), min(frames, max_frames or frames))
 
 
 # ---- reconstruct ------------------------------------------------------------------------------

@@ -96,12 +96,14 @@ class QualityMeter:
         self.ssim_per_frame: list[float] = []
 
     def update(self, ref: torch.Tensor, rec: torch.Tensor) -> None:
-        x, y = _pair(ref, rec, "QualityMeter")
-        self.squared_error += float((x - y).square().sum())
-        self.values += x.numel()
-        self.psnr_per_frame += psnr_per_frame(ref, rec).tolist()
-        if min(ref.shape[1:3]) >= SSIM_WINDOW:
-            self.ssim_per_frame += ssim_per_frame(ref, rec).tolist()
+        _pair(ref, rec, "QualityMeter")  # (checks only)
+        for a, b in zip(ref.split(1), rec.split(1)):  # a frame at a time: 4K stays affordable
+            d = (a.to(torch.int32) - b.to(torch.int32)).square().sum()
+            self.squared_error += float(d)
+            self.values += a.numel()
+            self.psnr_per_frame += psnr_per_frame(a, b).tolist()
+            if min(ref.shape[1:3]) >= SSIM_WINDOW:
+                self.ssim_per_frame += ssim_per_frame(a, b).tolist()
 
     @property
     def frames(self) -> int:

@@ -178,8 +178,9 @@ def _check_protocol(tok, frames: int | None, size: int | None, stride: int = 1,
                     fvd: bool = False) -> None:
     if frames is not None and (not isinstance(frames, int) or frames < 1):
         raise ValueError(f"eval: frames must be a positive integer (or all), got {frames!r}")
-    if frames is None and stride != 1:
-        raise ValueError("eval: --stride needs a frame count (--frames N), not all frames")
+    if (frames is None or size is None) and stride != 1:
+        raise ValueError("eval: --stride needs the fixed protocol (--frames N --size S), not "
+                         "all frames or the native size")
     if fvd and (frames is None or size is None):
         raise ValueError("eval: FVD compares clips of one shape; give --frames N and --size S")
     if size is None:

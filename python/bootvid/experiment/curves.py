@@ -37,7 +37,8 @@ def _ema_copy(trainer):
 
 class CurveHook:
     """Trainer hook: at the given steps, the EMA model's held-out PSNR / SSIM (the fixed
-    protocol) with the run's training FLOPs and seconds so far, kept in ``<run>/`` as
+    protocol, shots between hard cuts encoded on their own as ``bootvid eval`` does) with the
+    run's training FLOPs and seconds so far, kept in ``<run>/`` as
     ``heldout_curve.json`` (a resumed run adds to it). Evaluation is not training time: the
     loop's clock and FLOP count leave hooks out."""
 
@@ -47,12 +48,17 @@ class CurveHook:
                                                                      size, log)
 
     def __call__(self, trainer, step: int) -> None:
-        if step not in self.steps or not trainer.dist.is_main:
+        if step not in self.steps:
             return
+        if trainer.dist.is_main:
+            self._evaluate(trainer, step)
+        trainer.dist.barrier()  # the other processes wait here, not in a collective
+
+    def _evaluate(self, trainer, step: int) -> None:
         from ..eval.protocol import evaluate
 
         points = [p for p in read_curve(trainer.run_dir) if p["step"] != step]
-        res = evaluate(_ema_copy(trainer), self.videos, self.frames, self.size)
+        res = evaluate(_ema_copy(trainer), self.videos, self.frames, self.size, cuts="auto")
         points.append({"step": step, "train_flops": trainer.train_flops,
                        "train_seconds": trainer.train_seconds, "psnr": res["psnr"],
                        "ssim": res["ssim"]})
@@ -95,7 +101,7 @@ def checkpoint_curve(run_dir: str, videos: list[str], frames: int, size: int,
         flops = state.get("train_flops")
         if flops is not None and rate is None and step:
             rate = flops / step
-        res = evaluate(tok, videos, frames, size)
+        res = evaluate(tok, videos, frames, size, cuts="auto")
         out.append({"step": step, "train_flops": flops if flops is not None else
                     (rate * step if rate is not None else None),
                     "flops_estimated": flops is None,

@@ -180,8 +180,11 @@ def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str, steps: int = 1)
         over["run.batch_size"] = s.batch_size
     if s.model_overrides:
         over["model.overrides"] = dict(s.model_overrides)
-    if spec.grow_from:  # growth stages: L1 + KL (paper, Stage II)
-        over["loss.gan"] = 0.0
+    # Every arm L1 + KL (the paper's growth stages; the FLOP count covers the tokenizer only,
+    # so no arm may spend uncounted compute on a discriminator or LPIPS).
+    over["loss.gan"] = 0.0
+    over["loss.perceptual"] = 0.0
+    if spec.grow_from:
         over["grow.mixing"] = spec.mixing or DEFAULT_MIXING
         over["grow.norm_center"] = spec.norm_center
     if spec.init_from:
@@ -198,7 +201,18 @@ def _architecture(s: ExperimentSettings, spec: RunSpec, specs: dict[str, RunSpec
         cfg = _config(s, spec, "(plan)")
         return grow(_architecture(s, specs[spec.grow_from], specs), cfg.grow.factor,
                     cfg.grow.mixing, cfg.grow.norm_center)
-    return VideoTokenizer(_config(s, spec, "(plan)").tokenizer_config())
+    planned = VideoTokenizer(_config(s, spec, "(plan)").tokenizer_config())
+    if spec.name == "4x" and s.base:
+        from ..train.rundir import tokenizer_architecture
+
+        given = tokenizer_architecture(s.base)
+        if given.config.to_dict() != planned.config.to_dict():
+            raise ValueError(f"--base {s.base}: a {given.temporal_compression}x model that is not "
+                             f"the 4x {s.preset} preset with these settings (--preset, "
+                             "--size); the other arms would be planned and initialised for "
+                             "another model")
+        return given
+    return planned
 
 
 def step_flops(s: ExperimentSettings, spec: RunSpec, specs: dict[str, RunSpec],
@@ -293,7 +307,7 @@ def _progress(run_dir: str) -> tuple[int, float] | None:
 
 
 def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str],
-              log=print) -> None:
+              log=print, parent_steps: int = 0) -> None:
     """Train one arm to its steps (continuing an interrupted run), recording its curve. An
     interrupt (Ctrl-C, SIGTERM) stops the experiment after the run's checkpoint."""
     from ..train import Trainer
@@ -303,6 +317,7 @@ def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str
     spec = RunSpec(**row["spec"])
     run_dir = _run_dir(s, spec.name)
     prog = _progress(run_dir)
+    resume = prog is not None
     if prog is not None and prog[0] >= row["steps"] and os.path.isdir(
             os.path.join(run_dir, EMA_DIR)):
         return
@@ -311,7 +326,10 @@ def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str
         raise FileNotFoundError(f"arm {spec.name} builds on {parent}, which has not been trained "
                                 f"({_run_dir(s, parent)} does not exist): run --arms {parent} "
                                 "first")
-    resume = prog is not None
+    if parent and not (parent == "4x" and s.base) and not resume and \
+            (_progress(_run_dir(s, parent)) or (0,))[0] < parent_steps:
+        raise RuntimeError(f"arm {spec.name} builds on {parent}, which has not finished its "
+                           f"{parent_steps} steps: run --arms {parent} until it has")
     log(f"experiment: {'resuming' if resume else 'training'} {spec.name} ({row['steps']} steps)")
     hook = CurveHook(doubling_steps_for(row, s), heldout, s.eval_frames, s.eval_size, log)
     grow_from = _run_dir(s, spec.grow_from) if spec.grow_from and not resume else None
@@ -342,7 +360,7 @@ def evaluate_arm(s: ExperimentSettings, row: dict, heldout: list[str], log=print
     run_dir = _run_dir(s, name)
     tok, what = load_tokenizer(run_dir)
     card = read_card(resolve_model_dir(run_dir)[0]) or {}
-    ev = evaluate(tok, heldout, s.eval_frames, s.eval_size, model_name=name)
+    ev = evaluate(tok, heldout, s.eval_frames, s.eval_size, model_name=name, cuts="auto")
     log(f"experiment: {name}: {float(ev['psnr']):.2f} dB held-out PSNR")
     before = (card.get("cumulative", {}).get("train_flops", 0.0) - card.get("train_flops", 0.0))
     if row["external"]:
@@ -351,6 +369,11 @@ def evaluate_arm(s: ExperimentSettings, row: dict, heldout: list[str], log=print
             else []
     else:
         curve = read_curve(run_dir)
+        steps = card.get("steps")
+        if steps and (not curve or curve[-1]["step"] != steps):  # (a kill during its eval)
+            curve.append({"step": steps, "train_flops": card.get("train_flops"),
+                          "train_seconds": card.get("train_seconds"), "psnr": ev["psnr"],
+                          "ssim": ev["ssim"]})
     for p in curve:
         if p.get("train_flops") is not None:
             p["total_flops"] = before + p["train_flops"]
@@ -388,6 +411,25 @@ def load_arms(directories: list[str]) -> dict[str, dict]:
                 if isinstance(rec, dict) and "eval" in rec and "name" in rec:
                     arms[rec["name"]] = rec
     return arms
+
+
+#: Settings that must agree for arm records to be compared in one report.
+_COMPARABLE = ("preset", "budget", "base_budget", "base", "size", "frames", "batch_size",
+               "eval_frames", "eval_size", "stills", "image_ratio", "data")
+
+
+def _check_comparable(arms: dict[str, dict], log=print) -> None:
+    """Refuse arm records made with settings that make their comparison meaningless."""
+    first = None
+    for name, a in arms.items():
+        st = {k: a["settings"].get(k) for k in _COMPARABLE}
+        if first is None:
+            first = (name, st)
+            continue
+        diff = [k for k in _COMPARABLE if st[k] != first[1][k]]
+        if diff:
+            raise ValueError(f"arm records disagree: {name} and {first[0]} were made with "
+                             f"different {', '.join(diff)}; report them separately")
 
 
 def claim_lines(arms: dict[str, dict]) -> list[str]:
@@ -486,6 +528,10 @@ def run_experiment(s: ExperimentSettings, command: str = "", log=print,
     the report from every arm record found; returns the report's markdown (the plan alone with
     ``dry_run``)."""
     start = time.time()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RuntimeError("bootvid experiment runs in one process (its budgets are planned "
+                           "per process); train on several GPUs with bootvid train and pass "
+                           "the model with --base")
     if s.stills and not os.path.exists(s.stills):
         raise FileNotFoundError(f"--stills: {s.stills!r} does not exist")
     rows = make_plan(s)
@@ -502,11 +548,14 @@ def run_experiment(s: ExperimentSettings, command: str = "", log=print,
         if not row["selected"]:
             continue
         if not row["external"]:
-            train_arm(s, row, data_dir, heldout, log)
+            parent = row["spec"]["grow_from"] or row["spec"]["init_from"]
+            train_arm(s, row, data_dir, heldout, log, parent_steps=next(
+                (r["steps"] for r in rows if r["name"] == parent), 0))
         rec = evaluate_arm(s, row, heldout, log)
         atomic_write_text(os.path.join(arms_dir, f"{row['name']}.json"),
                           json.dumps(rec, indent=1) + "\n")
     arms = load_arms([*s.include, s.out])
+    _check_comparable(arms, log)
     order = [r["name"] for r in rows]
     arms = {n: arms[n] for n in sorted(arms, key=lambda n: order.index(n) if n in order
                                        else len(order))}

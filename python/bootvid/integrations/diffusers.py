@@ -189,7 +189,14 @@ class AutoencoderBootvid(ModelMixin, ConfigMixin):
         ``save_pretrained`` directory, a training run or a shipped model's name. Local files
         only."""
         path = os.fspath(pretrained_model_name_or_path)
+        if kwargs.get("subfolder"):  # e.g. a pipeline directory's "vae"
+            path = os.path.join(path, kwargs.pop("subfolder"))
         if not _is_diffusers_dir(path):
+            unused = sorted(set(kwargs) - {"torch_dtype", "local_files_only",
+                                           "low_cpu_mem_usage"})
+            if unused:
+                raise ValueError(f"from_pretrained: {', '.join(unused)} not supported for a "
+                                 f"bootvid model directory ({path})")
             return cls.from_bootvid(path, latent_stats, kwargs.get("torch_dtype"))
         if latent_stats is not None:
             raise ValueError("latent_stats: this directory's config already has its statistics")

@@ -26,7 +26,7 @@ def item_training_flops(tok: torch.nn.Module, frames: int, size: int | tuple[int
     device = next(tok.parameters()).device
     params = [p for p in tok.parameters() if p.requires_grad]
     x = torch.zeros(1, 3, frames, h, w, device=device)
-    with ops.use_reference(), FlopCounterMode(display=False) as counter:
+    with torch.enable_grad(), ops.use_reference(), FlopCounterMode(display=False) as counter:
         post = tok.encode(x)
         recon = tok.decode(post.mean + post.std * torch.zeros_like(post.mean), num_frames=frames)
         loss = (recon.float() - x).abs().mean() + post.kl().mean()
