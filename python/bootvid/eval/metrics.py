@@ -19,6 +19,11 @@ _K1, _K2 = 0.01, 0.03
 
 
 def _pair(a: torch.Tensor, b: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_pair(a, b, where)
+    return a.double(), b.double()
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor, where: str) -> None:
     for name, v in (("a", a), ("b", b)):
         if not isinstance(v, torch.Tensor) or v.dtype != torch.uint8 or v.dim() != 4:
             raise ValueError(f"{where}: expected uint8 frames (T, H, W, C), got {name} = "
@@ -27,7 +32,6 @@ def _pair(a: torch.Tensor, b: torch.Tensor, where: str) -> tuple[torch.Tensor, t
     if a.shape != b.shape:
         raise ValueError(f"{where}: the videos differ in shape: {tuple(a.shape)} vs "
                          f"{tuple(b.shape)}")
-    return a.double(), b.double()
 
 
 def psnr_per_frame(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -96,7 +100,7 @@ class QualityMeter:
         self.ssim_per_frame: list[float] = []
 
     def update(self, ref: torch.Tensor, rec: torch.Tensor) -> None:
-        _pair(ref, rec, "QualityMeter")  # (checks only)
+        _check_pair(ref, rec, "QualityMeter")  # no float64 copy of the whole chunk
         for a, b in zip(ref.split(1), rec.split(1)):  # a frame at a time: 4K stays affordable
             d = (a.to(torch.int32) - b.to(torch.int32)).square().sum()
             self.squared_error += float(d)
