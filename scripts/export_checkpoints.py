@@ -1,13 +1,18 @@
-"""Export the 4x, grown 8x and grown 16x models of a ``bootvid experiment promag`` run as the
-shipped checkpoints (bf16 safetensors; the 8x and 16x directories hold only their growth
-stage), evaluate what was written, and write the model card.
+"""Export the 4x, grown 8x and grown 16x models of a ``bootvid experiment promag`` run as a
+shipped family (``checkpoints/PRESET-4x``, ``-8x``, ``-16x``: bf16 safetensors, the 8x and 16x
+directories holding only their growth stage), measure what was written, and write the cards.
+The previously shipped family is not removed: delete it yourself (and update
+``bootvid.pretrained.SHIPPED``) when the new one replaces it.
 
-    python scripts/export_checkpoints.py --experiment runs/promag --out checkpoints
+    python scripts/export_checkpoints.py --experiment runs/promag-fast --out checkpoints
 
-Figures are measured on the exported files as users load them (bf16 weights, computed in
-float32): the experiment's held-out split (33 frames, 128x128) and the synthetic clip of
-``bootvid demo``. ``--check`` only re-measures and compares with ``OUT/eval.json``
-(exit 1 when a PSNR moved by more than 0.05 dB).
+Each exported directory gets its training record (``training.json``: own and cumulative steps,
+seconds and FLOPs) and a model card (``README.md``); ``OUT/eval.json`` holds the family's
+figures and ``OUT/README.md`` a table of them. Figures are measured on the exported files as
+users load them (bf16 weights, computed in float32): the experiment's held-out split (33
+frames, 128x128, the protocol of ``bootvid eval``) and the synthetic clip of ``bootvid demo``. ``--check`` only
+re-measures the family and compares with ``OUT/eval.json`` (exit 1 when a PSNR moved by more
+than 0.05 dB).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import sys
 
 import torch
@@ -26,36 +32,69 @@ from bootvid.eval.protocol import evaluate, reconstruct_frames
 from bootvid.fileio import atomic_write_text
 from bootvid.tokenizer import VideoTokenizer
 from bootvid.tokenizer.persistence import model_fingerprint
-from bootvid.train.rundir import load_tokenizer
+from bootvid.train.card import CARD_NAME, read_card
+from bootvid.train.flops import format_flops
+from bootvid.train.rundir import load_tokenizer, resolve_model_dir
 
-NAMES = {"tiny-4x": "4x", "tiny-8x": "grown8x", "tiny-16x": "grown16x"}
+#: Experiment arm of each member of a family, lowest compression first.
+ARMS = {"4x": "4x", "8x": "grown8x", "16x": "grown16x"}
 TOLERANCE_DB = 0.05
 
 
-def export(experiment: str, out: str) -> None:
-    runs = os.path.join(experiment, "runs")
-    tok16, where = load_tokenizer(os.path.join(runs, "grown16x"))
-    family = {"tiny-16x": tok16, "tiny-8x": tok16.lower, "tiny-4x": tok16.lower.lower}
-    for name, tok in family.items():  # the 16x run was grown on exactly these models
-        run_model, _ = load_tokenizer(os.path.join(runs, NAMES[name]))
+def arm_records(experiment: str) -> dict[str, dict]:
+    """The experiment's records of the three arms (``EXPERIMENT/arms/NAME.json``)."""
+    out = {}
+    for arm in ARMS.values():
+        path = os.path.join(experiment, "arms", f"{arm}.json")
+        if not os.path.isfile(path):
+            sys.exit(f"{path} is missing: run `bootvid experiment promag ... --arms {arm}` first")
+        with open(path, encoding="utf-8") as f:
+            out[arm] = json.load(f)
+    return out
+
+
+def arm_dir(experiment: str, record: dict) -> str:
+    """Where the arm's run is: the experiment's ``runs/NAME``, or the ``--base`` model for 4x."""
+    base = record["settings"].get("base")
+    if record["name"] == "4x" and base:
+        return base
+    return os.path.join(experiment, "runs", record["name"])
+
+
+def family(records: dict) -> dict[str, str]:
+    """``{"fast-4x": "4x", "fast-8x": "grown8x", ...}`` for the experiment's preset."""
+    preset = records["4x"]["settings"]["preset"]
+    return {f"{preset}-{k}": arm for k, arm in ARMS.items()}
+
+
+def export(experiment: str, out: str, records: dict) -> dict[str, str]:
+    names = family(records)
+    dirs = {arm: arm_dir(experiment, records[arm]) for arm in ARMS.values()}
+    tok16, where = load_tokenizer(dirs["grown16x"])
+    models = dict(zip(names, (tok16.lower.lower, tok16.lower, tok16)))
+    for name, tok in models.items():  # the 16x run was grown on exactly these models
+        run_model, _ = load_tokenizer(dirs[names[name]])
         if model_fingerprint(run_model) != model_fingerprint(tok):
-            sys.exit(f"{runs}/{NAMES[name]} is not the model grown16x was grown on")
-    family["tiny-4x"].save_pretrained(os.path.join(out, "tiny-4x"), dtype=torch.bfloat16)
-    family["tiny-8x"].save_pretrained(os.path.join(out, "tiny-8x"), dtype=torch.bfloat16,
-                                      lower=os.path.join(out, "tiny-4x"))
-    tok16.save_pretrained(os.path.join(out, "tiny-16x"), dtype=torch.bfloat16,
-                          lower=os.path.join(out, "tiny-8x"))
-    print(f"exported {', '.join(family)} from {where}")
+            sys.exit(f"{dirs[names[name]]} is not the model grown16x was grown on")
+    lower = None
+    for name, tok in models.items():
+        dst = os.path.join(out, name)
+        tok.save_pretrained(dst, dtype=torch.bfloat16, lower=lower)
+        shutil.copyfile(os.path.join(resolve_model_dir(dirs[names[name]])[0], CARD_NAME),
+                        os.path.join(dst, CARD_NAME))
+        lower = dst
+    print(f"exported {', '.join(models)} from {where}")
+    return names
 
 
-def measure(out: str, experiment: str) -> dict:
+def measure(out: str, experiment: str, names: dict[str, str]) -> dict:
     split = json.load(open(os.path.join(experiment, "data", "split.json"), encoding="utf-8"))
     heldout = [v["heldout_file"] for v in split["videos"]]
     ref, _, clip = demo_clip(33, 128)
     figures = {}
-    for name in NAMES:
+    for name in names:
         tok = VideoTokenizer.from_pretrained(os.path.join(out, name), dtype=torch.float32)
-        ev = evaluate(tok, heldout, 33, 128, model_name=name)
+        ev = evaluate(tok, heldout, 33, 128, model_name=name, cuts="auto")
         rec = reconstruct_frames(tok, ref)
         figures[name] = {
             "temporal_compression": tok.temporal_compression,
@@ -70,72 +109,109 @@ def measure(out: str, experiment: str) -> dict:
     return {"heldout_files": heldout, "synthetic_clip": clip, "models": figures}
 
 
-def _size_mb(out: str, name: str) -> float:
-    d = os.path.join(out, name)
-    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) / 1e6
+def _size_mb(path: str) -> float:
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)
+               if f.endswith(".safetensors")) / 1e6
 
 
-def model_card(out: str, experiment: str, figures: dict) -> str:
-    res = json.load(open(os.path.join(experiment, "results.json"), encoding="utf-8"))
-    st, runs = res["settings"], res["runs"]
-    rows = []
-    for name, f in figures["models"].items():
-        r = runs[NAMES[name]]
-        fp32 = res["evals"][NAMES[name]]
-        rows.append(f"| {name} | {f['temporal_compression']}x8x8 | "
-                    f"{f['parameters'] / 1e6:.2f}M | {_size_mb(out, name):.1f} MB | "
-                    f"{r['steps']} steps, {r['train_minutes']:g} min | "
-                    f"{f['heldout']['psnr']:.2f} ({float(fp32['psnr']):.2f}) | "
-                    f"{f['heldout']['ssim']:.4f} | {f['synthetic']['psnr']:.2f} |")
-    total = sum(_size_mb(out, n) for n in NAMES)
-    return f"""# Shipped tokenizers: tiny-4x, tiny-8x, tiny-16x
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes"
 
-bootvid's default models (`--model` omitted: `tiny-4x`; `bootvid.pretrained.load_pretrained(name)`;
-`VideoTokenizer.from_pretrained("checkpoints/tiny-16x")`). They are the 4x model and its ProMAG
-growth to 8x and 16x from the run in `docs/results.md`, exported by
-`python scripts/export_checkpoints.py --experiment {experiment} --out {out}`.
 
-**They are small and briefly trained: a demonstration of the method and of the tooling, not
-production tokenizers.** Expect blurry reconstructions (about 19 dB PSNR on real video).
+def model_card(out: str, experiment: str, name: str, names: dict[str, str], records: dict,
+               figures: dict) -> str:
+    """The README of one exported model: what it is, how it was trained, what it scores."""
+    f, rec = figures["models"][name], records[names[name]]
+    card = read_card(os.path.join(out, name))
+    cfg, cum = card["config"], card["cumulative"]
+    members = list(names)
+    lower = members[members.index(name) - 1] if members.index(name) else None
+    stage = (f"one growth stage on `{lower}` (frozen; loaded from the directory next to this "
+             f"one, so keep the family together)" if lower else "the base model of the family")
+    per_video = ", ".join(f"{k.split('_', 1)[-1].rsplit('.', 1)[0]} {v:.2f}"
+                          for k, v in f["heldout"]["videos"].items())
+    return f"""# {name}
 
-| model | compression (T x H x W) | parameters | files | training (this stage) | held-out PSNR dB (fp32 run) | SSIM | synthetic clip PSNR dB |
-|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
+A causal video tokenizer: {f['temporal_compression']}x temporal and 8x8 spatial compression
+to {f['latent_channels']} latent channels, {f['parameters'] / 1e6:.2f}M parameters
+({_size_mb(os.path.join(out, name)):.1f} MB of bf16 weights in this directory), {stage}.
+Load it with `VideoTokenizer.from_pretrained("checkpoints/{name}")`,
+`bootvid.pretrained.load_pretrained("{name}")` or `--model {name}` on the command line.
 
-Total size: {total:.1f} MB (weights in bfloat16; the 8x and 16x directories store only their
-growth stage and load the lower model from the directory next to them, so keep the three
-together).
+## Held-out quality
+`bootvid eval --model {name} --videos SPLIT/data/heldout` (first 33 frames, 128x128; the
+held-out last frames of each of the project's five clips, never trained on):
+**{f['heldout']['psnr']:.2f} dB PSNR**, SSIM {f['heldout']['ssim']:.4f}
+(the experiment's own fp32 figure: {float(rec['eval']['psnr']):.2f} dB). By clip: {per_video}.
+`bootvid demo`'s synthetic clip: {f['synthetic']['psnr']:.2f} dB.
 
-- Architecture: the `tiny` preset (`TokenizerConfig.preset("tiny")`): causal 3D convolutions,
-  8x8 spatial compression, {figures['models']['tiny-4x']['latent_channels']} latent
-  channels; 8x and 16x each add one growth stage (mixing `position_scale_shift`, GroupNorm),
-  the lower model frozen.
-- Training data: the training part (first ~80% of the frames) of the five clips in the
-  project's `../shared/data/videos` (Megamind.avi, box.mp4, cup.mp4, tree.avi, vtest.avi), random
-  crops of 17 frames at {st['size']}x{st['size']}, batch 4, fp32 on a 2-core CPU; L1 + KL
-  (+ GAN only after step 2000, never reached); {st['minutes']:g} minutes per stage.
-- Evaluation: `bootvid eval`'s protocol (first 33 frames, shorter side to 128, centre crop,
-  uint8) on the held-out last frames of each clip ({', '.join(os.path.basename(h) for h in figures['heldout_files'])}),
-  never trained on; the figure in brackets is the experiment's own (fp32 weights). Synthetic
-  clip: the one `bootvid demo` reconstructs ({figures['synthetic_clip']}, 33 frames, 128x128).
-- Reproduce: `bootvid experiment split --data ../shared/data/videos --out /tmp/split` then
-  `bootvid eval --model tiny-16x --videos /tmp/split/data/heldout` (33 frames, 128 px by
-  default); `python scripts/export_checkpoints.py --experiment {experiment} --out {out} --check`
-  re-measures every figure and fails on a change > {TOLERANCE_DB} dB; the test suite checks the
-  synthetic-clip figures.
-- Limits: trained for minutes on five clips at 64x64: colours and coarse structure survive,
-  fine texture and fast motion do not; 16x blurs motion more than 4x. Any frame count works
-  (1 + 4k / 8k / 16k frames map to 1 + k latents; others are padded), any size (padded to a
-  multiple of 8 and cropped back by `bootvid reconstruct`).
-- Measured on {datetime.date.today().isoformat()}; figures in `eval.json`.
+## Training
+- Data: {rec['data']}; random crops of {cfg['frames']} frames at {cfg['size']}x{cfg['size']},
+  batch {cfg['batch_size']}, fp32 on a 2-core CPU; loss L1 + {cfg['loss']['kl']:g} KL.
+- This model: {card['steps']} steps, {format_flops(card['train_flops'])} of training compute,
+  {_hours(card['train_seconds'])} here. With the models it builds on: {cum['steps']} steps,
+  {format_flops(cum['train_flops'])}, {_hours(cum['train_seconds'])} (`training.json` has the
+  whole record).
+- From `bootvid experiment promag` ({rec['settings']['preset']} preset; see docs/results.md
+  for the plan, curves and the comparison with direct training), exported by
+  `python scripts/export_checkpoints.py --experiment {experiment} --out {out}`.
+
+## Limits
+- Trained on little data (above) in {cfg['size']}x{cfg['size']} crops: expect softened fine
+  texture (faces, text, foliage) and smeared fast motion, more so at higher temporal
+  compression.
+- Any frame count works (1 + {f['temporal_compression']}k frames map to 1 + k latent frames;
+  others are padded) and any size (padded to a multiple of 8 and cropped back by
+  `bootvid reconstruct`); `--cuts auto` (the default) encodes each shot on its own.
+
+Measured on {datetime.date.today().isoformat()}; `python scripts/export_checkpoints.py
+--experiment {experiment} --out {out} --check` re-measures every figure (tolerance
+{TOLERANCE_DB} dB).
 """
 
 
+def family_card(out: str, experiment: str, names: dict[str, str], figures: dict) -> str:
+    """``OUT/README.md``: the family at a glance; each model's own card has the details."""
+    rows = []
+    for name in names:
+        f, card = figures["models"][name], read_card(os.path.join(out, name))
+        rows.append(f"| [{name}]({name}/README.md) | {f['temporal_compression']}x8x8 | "
+                    f"{f['parameters'] / 1e6:.2f}M | {_size_mb(os.path.join(out, name)):.1f} MB | "
+                    f"{format_flops(card['cumulative']['train_flops'])} | "
+                    f"{f['heldout']['psnr']:.2f} | {f['heldout']['ssim']:.4f} | "
+                    f"{f['synthetic']['psnr']:.2f} |")
+    total = sum(_size_mb(os.path.join(out, n)) for n in names)
+    first = next(iter(names))
+    return f"""# Shipped tokenizers: {', '.join(names)}
+
+bootvid's default models (`--model` omitted: `{first}`). A 4x tokenizer and its ProMAG growth
+to 8x and 16x (docs/results.md), exported by
+`python scripts/export_checkpoints.py --experiment {experiment} --out {out}`; each directory's
+README.md is its model card and `training.json` its training record.
+
+| model | compression (T x H x W) | parameters | weights | training compute (cumulative) | held-out PSNR dB | SSIM | synthetic clip PSNR dB |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+{total:.1f} MB of bf16 weights in all: the 8x and 16x directories store only their growth stage
+and load the lower model from the directory next to them, so keep the three together.
+Held-out: `bootvid eval`'s protocol (first 33 frames, 128x128) on the last frames of the
+project's five clips, never trained on; `--check` re-measures every figure.
+"""
+
+
+def read_eval(out: str) -> dict:
+    with open(os.path.join(out, "eval.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def check(out: str, experiment: str) -> int:
-    saved = json.load(open(os.path.join(out, "eval.json"), encoding="utf-8"))
-    now = measure(out, experiment)
+    saved = read_eval(out)
+    names = family(arm_records(experiment))
+    now = measure(out, experiment, names)
     bad = 0
-    for name, f in saved["models"].items():
+    for name in names:
+        f = saved["models"][name]
         for part in ("heldout", "synthetic"):
             d = now["models"][name][part]["psnr"] - f[part]["psnr"]
             ok = abs(d) <= TOLERANCE_DB
@@ -147,19 +223,24 @@ def check(out: str, experiment: str) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--experiment", default="runs/promag")
+    p.add_argument("--experiment", default="runs/promag-fast")
     p.add_argument("--out", default="checkpoints")
     p.add_argument("--check", action="store_true", help="only re-measure and compare")
     args = p.parse_args()
     if args.check:
         return check(args.out, args.experiment)
-    export(args.experiment, args.out)
-    figures = measure(args.out, args.experiment)
+    records = arm_records(args.experiment)
+    names = export(args.experiment, args.out, records)
+    figures = measure(args.out, args.experiment, names)
+    for name in names:
+        atomic_write_text(os.path.join(args.out, name, "README.md"),
+                          model_card(args.out, args.experiment, name, names, records, figures))
     figures["command"] = " ".join(["python", *sys.argv])
     atomic_write_text(os.path.join(args.out, "eval.json"), json.dumps(figures, indent=2) + "\n")
     atomic_write_text(os.path.join(args.out, "README.md"),
-                      model_card(args.out, args.experiment, figures))
-    print(f"wrote {args.out}/eval.json and {args.out}/README.md")
+                      family_card(args.out, args.experiment, names, figures))
+    print(f"wrote {args.out}/eval.json, {args.out}/README.md and a model card in each of "
+          f"{', '.join(names)}")
     return 0
 
 

@@ -15,6 +15,8 @@ import os
 SHIPPED = ("tiny-4x", "tiny-8x", "tiny-16x")
 #: What ``bootvid reconstruct`` / ``encode`` / ``eval`` use when ``--model`` is omitted.
 DEFAULT_MODEL = "tiny-4x"
+#: The names for help texts and messages.
+SHIPPED_LIST = ", ".join(SHIPPED)
 
 
 def checkpoints_root() -> str | None:
@@ -52,4 +54,4 @@ def load_pretrained(name: str = DEFAULT_MODEL, device=None, dtype=None):
                                           dtype=dtype or torch.float32)
 
 
-__all__ = ["SHIPPED", "DEFAULT_MODEL", "checkpoints_root", "pretrained_dir", "load_pretrained"]
+__all__ = ["SHIPPED", "DEFAULT_MODEL", "SHIPPED_LIST", "checkpoints_root", "pretrained_dir", "load_pretrained"]

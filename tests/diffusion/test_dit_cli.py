@@ -85,13 +85,16 @@ def test_frames_must_fit_the_tokenizer(tokenizer_dir, video_folder, tmp_path, ca
 
 
 def test_budget_shows_the_saving_of_16x(capsys):
+    from bootvid import pretrained
+
     assert main(["dit", "budget", "--frames", "129", "--size", "256", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     by = {r["tokenizer"]: r for r in rows}
-    assert by["tiny-4x"]["latent_shape"][1] == 33 and by["tiny-16x"]["latent_shape"][1] == 9
-    assert by["tiny-4x"]["dit_tokens"] == 33 * 16 * 16
+    four, _, sixteen = pretrained.SHIPPED  # the default: the shipped family
+    assert by[four]["latent_shape"][1] == 33 and by[sixteen]["latent_shape"][1] == 9
+    assert by[four]["dit_tokens"] == 33 * 16 * 16
     # 16x: the same frames in 9 / 33 of the tokens, and more than 3x fewer FLOPs
-    assert by["tiny-4x"]["dit_gflops"] > 3 * by["tiny-16x"]["dit_gflops"]
+    assert by[four]["dit_gflops"] > 3 * by[sixteen]["dit_gflops"]
     assert main(["dit", "budget", "--frames", "33", "--size", "128"]) == 0
     table = capsys.readouterr().out
-    assert "tiny-16x" in table and "DiT tokens" in table
+    assert sixteen in table and "DiT tokens" in table

@@ -62,6 +62,23 @@ def test_encode_then_decode_equals_reconstruct(tok, video_file, tmp_path):
     assert diff.max() <= 2 and (diff > 0).float().mean() < 0.01  # float rounding only
 
 
+def test_latents_metadata_is_read_alone(tok, video_file, tmp_path):
+    from bootvid.eval.codec import read_latents, read_latents_meta
+
+    z = tmp_path / "z.safetensors"
+    encode_file(tok, video_file(9, 48, 64), str(z))
+    assert read_latents_meta(str(z)) == read_latents(str(z))[1]
+    assert read_latents_meta(str(z))["frames"] == "9"
+    other = tmp_path / "other.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(other))
+    with pytest.raises(ValueError, match="not a bootvid latents file"):
+        read_latents_meta(str(other))
+    with pytest.raises(FileNotFoundError):
+        read_latents_meta(str(tmp_path / "missing.safetensors"))
+
+
 def test_decode_refuses_latents_of_another_model(tok, model_dir, other_model_dir, video_file,
                                                  tmp_path, capsys):
     src = video_file(9, 48, 64)

@@ -54,11 +54,12 @@ def test_family_loads_within_budget(shipped):
     assert total / 1e6 <= SIZE_BUDGET_MB
     assert [shipped[n].temporal_compression for n in pretrained.SHIPPED] == [4, 8, 16]
     assert all(next(t.parameters()).dtype == torch.float32 for t in shipped.values())
-    t8, t16 = shipped["tiny-8x"], shipped["tiny-16x"]
+    four, eight, sixteen = pretrained.SHIPPED
+    t8, t16 = shipped[eight], shipped[sixteen]
     assert isinstance(t16, GrownTokenizer) and isinstance(t8, GrownTokenizer)
     # 16x is grown on exactly the shipped 8x, which is grown on the shipped 4x.
     assert model_fingerprint(t16.lower) == model_fingerprint(t8)
-    assert model_fingerprint(t8.lower) == model_fingerprint(shipped["tiny-4x"])
+    assert model_fingerprint(t8.lower) == model_fingerprint(shipped[four])
     saved = _eval_json()["models"]
     assert {n: model_fingerprint(t) for n, t in shipped.items()} == {
         n: saved[n]["fingerprint"] for n in pretrained.SHIPPED}
@@ -85,7 +86,8 @@ def test_reproduces_the_model_card_on_the_demo_clip(shipped):
 
 
 def test_unknown_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="no shipped model named 'tiny-32x'.*tiny-4x"):
+    with pytest.raises(ValueError,
+                       match=f"no shipped model named 'tiny-32x'.*{pretrained.SHIPPED[0]}"):
         pretrained.pretrained_dir("tiny-32x")
 
 
@@ -95,23 +97,25 @@ def test_cli_uses_the_shipped_model_when_model_is_omitted(video_file, tmp_path, 
     src = video_file(9, 32, 48)
     out = tmp_path / "rec.mp4"
     assert main(["reconstruct", src, str(out), "--no-progress"]) == 0
-    assert "shipped model tiny-4x (the default: no --model given)" in capsys.readouterr().out
+    default, _, sixteen = pretrained.SHIPPED
+    assert default == pretrained.DEFAULT_MODEL
+    assert f"shipped model {default} (the default: no --model given)" in capsys.readouterr().out
     assert out.exists()
     # encode with a named shipped model; decode finds it from the latents' fingerprint.
     lat = tmp_path / "z.safetensors"
-    assert main(["encode", "--model", "tiny-16x", src, str(lat), "--no-progress"]) == 0
+    assert main(["encode", "--model", sixteen, src, str(lat), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["decode", str(lat), str(tmp_path / "dec.mp4"), "--no-progress"]) == 0
-    assert "shipped model tiny-16x" in capsys.readouterr().out
-    # the lowest model of the chain is found too, and decodes as --model tiny-4x does.
+    assert f"shipped model {sixteen}" in capsys.readouterr().out
+    # the lowest model of the chain is found too, and decodes as --model DEFAULT does.
     lat4 = tmp_path / "z4.safetensors"
     assert main(["encode", src, str(lat4), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["decode", str(lat4), str(tmp_path / "d4.mp4"), "--no-progress",
                  "--codec", "ffv1"]) == 0
-    assert "shipped model tiny-4x" in capsys.readouterr().out
+    assert f"shipped model {default}" in capsys.readouterr().out
     assert main(["decode", str(lat4), str(tmp_path / "d4m.mp4"), "--no-progress", "--model",
-                 "tiny-4x", "--codec", "ffv1"]) == 0
+                 default, "--codec", "ffv1"]) == 0
     from bootvid.data import read_frames
 
     assert torch.equal(read_frames(tmp_path / "d4.mp4", 0, 9), read_frames(tmp_path / "d4m.mp4", 0, 9))

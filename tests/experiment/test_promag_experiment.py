@@ -226,7 +226,7 @@ def test_an_interrupted_run_stops_the_experiment_and_resumes_to_its_budget(tmp_p
     monkeypatch.setattr(Trainer, "__init__", interrupting_init)
     with pytest.raises(KeyboardInterrupt, match="run the same command again"):
         promag.run_experiment(s, log=lambda m: None)
-    assert promag._progress(os.path.join(s.out, "runs", "4x"))[0] == 1
+    assert promag._progress(os.path.join(s.out, "runs", "4x")) == 1
     monkeypatch.setattr(Trainer, "__init__", real_init)
     promag.run_experiment(s, log=lambda m: None)
     rec = json.loads((tmp_path / "exp" / "arms" / "4x.json").read_text())

@@ -136,7 +136,9 @@ def test_which_config_paths_are_checked(tmp_path, monkeypatch):
     assert resumed.loss.lpips_path == str(tmp_path / "no.pth")
     with pytest.raises(ConfigPathError, match="loss.lpips_path: 'no.pth' does not exist"):
         cfg.merged({"loss.perceptual": 0.1, "model.init_from": None}).with_resolved_paths()
-    shipped = TrainConfig.from_dict({"model": {"init_from": "tiny-4x"}})
-    assert shipped.with_resolved_paths().model.init_from == "tiny-4x"
-    os.makedirs(tmp_path / "tiny-4x")
-    assert shipped.with_resolved_paths().model.init_from == str(tmp_path / "tiny-4x")
+    from bootvid.pretrained import DEFAULT_MODEL
+
+    shipped = TrainConfig.from_dict({"model": {"init_from": DEFAULT_MODEL}})
+    assert shipped.with_resolved_paths().model.init_from == DEFAULT_MODEL
+    os.makedirs(tmp_path / DEFAULT_MODEL)
+    assert shipped.with_resolved_paths().model.init_from == str(tmp_path / DEFAULT_MODEL)

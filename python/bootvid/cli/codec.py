@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+from .. import pretrained
+
 
 def add_codec_arguments(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--model", metavar="DIR",
                    help="a save_pretrained directory, a training run (its EMA model) or a shipped "
-                        "model (tiny-4x, tiny-8x, tiny-16x); default: "
+                        f"model ({pretrained.SHIPPED_LIST}); default: "
                         + ("the shipped model the latents were encoded with" if command == "decode"
-                           else "the shipped tiny-4x"))
+                           else f"the shipped {pretrained.DEFAULT_MODEL}"))
     if command == "reconstruct":
         p.add_argument("input", metavar="IN_VIDEO")
         p.add_argument("output", metavar="OUT_VIDEO", help="e.g. out.mp4 (container from the "
@@ -91,7 +93,7 @@ def _plan(args: argparse.Namespace, tok) -> str:
     from ..eval import codec
 
     if args.command == "decode":
-        _, meta = codec.read_latents(args.input)
+        meta = codec.read_latents_meta(args.input)
         return (f"bootvid: decoding {meta['frames']} frames of {meta['width']}x{meta['height']} "
                 f"from {args.input}")
     from ..data import probe_video

@@ -8,6 +8,7 @@ import json
 import os
 import time
 
+from .. import pretrained
 from .train import RUN_OVERRIDES, add_override_flags
 
 # Flags of `bootvid dit train` that override config keys: (flag, dest, type, key, help).
@@ -22,7 +23,8 @@ _DIT_OVERRIDES = [
 def add_latents_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR",
                    help="tokenizer: a save_pretrained directory, a training run or a shipped "
-                        "model (tiny-4x, tiny-8x, tiny-16x); default the shipped tiny-4x")
+                        f"model ({pretrained.SHIPPED_LIST}); default the shipped "
+                        f"{pretrained.DEFAULT_MODEL}")
     p.add_argument("--data", required=True, help="video folder (class = first sub-folder level)")
     p.add_argument("--out", required=True, help="cache directory (an unfinished one resumes)")
     p.add_argument("--clip-frames", type=int, default=33,
@@ -74,7 +76,7 @@ def add_dit_arguments(p: argparse.ArgumentParser) -> None:
                         description="Latent shape, DiT tokens and forward FLOPs per sample for "
                                     "each tokenizer: what a higher temporal compression saves.")
     bu.add_argument("--tokenizer", nargs="+", metavar="DIR",
-                    help="tokenizers to compare (default: the shipped tiny-4x tiny-8x tiny-16x)")
+                    help=f"tokenizers to compare (default: the shipped {pretrained.SHIPPED_LIST})")
     bu.add_argument("--frames", type=int, default=129, help="clip length (default 129)")
     bu.add_argument("--size", type=int, default=256, help="frame size (default 256)")
     bu.add_argument("--preset", default="small", help="DiT preset (default small)")
@@ -82,7 +84,6 @@ def add_dit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_latents(args: argparse.Namespace) -> int:
-    from .. import pretrained
     from ..diffusion.latents import cache_latents, finalize_cache
     from ..train.distributed import init_distributed, shutdown_distributed
     from ..train.rundir import load_tokenizer
@@ -182,7 +183,6 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _budget(args: argparse.Namespace) -> int:
-    from .. import pretrained
     from ..diffusion.sampling import token_budget
     from ..train.rundir import tokenizer_architecture
 

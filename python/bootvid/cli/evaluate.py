@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from .. import pretrained
+
 
 def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
     from ..eval.protocol import DEFAULT_FRAMES, DEFAULT_SIZE
@@ -16,7 +18,8 @@ def add_eval_arguments(p: argparse.ArgumentParser, compare: bool) -> None:
     else:
         p.add_argument("--model", metavar="DIR",
                        help="a save_pretrained directory, a training run (its EMA model) or a "
-                            "shipped model (tiny-4x, tiny-8x, tiny-16x; default tiny-4x)")
+                            f"shipped model ({pretrained.SHIPPED_LIST}; default "
+                            f"{pretrained.DEFAULT_MODEL})")
     p.add_argument("--videos", nargs="+", required=True, metavar="PATH",
                    help="video files or folders (searched recursively)")
     p.add_argument("--frames", type=_count_or("all"), default=DEFAULT_FRAMES,
@@ -70,7 +73,6 @@ def _write_json(obj, path: str) -> None:
 
 
 def _evaluate_model(model: str | None, videos: list[str], args, plots: str | None) -> dict:
-    from .. import pretrained
     from ..eval.protocol import evaluate, format_psnr
     from ..train.rundir import load_tokenizer
 

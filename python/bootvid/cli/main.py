@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import pretrained
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bootvid", description=__doc__)
@@ -12,8 +14,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="the shipped 4x/8x/16x tokenizers on a clip: table, side-by-side video, PNG",
-        description="Reconstructs a clip (synthetic unless --video) with the shipped tiny-4x, "
-                    "tiny-8x and tiny-16x tokenizers and prints compression, latent tokens per "
+        description=f"Reconstructs a clip (synthetic unless --video) with the shipped "
+                    f"{pretrained.SHIPPED_LIST} tokenizers and prints compression, latent tokens per "
                     "second, PSNR, SSIM and speed; writes OUT/side_by_side.mp4, "
                     "OUT/comparison.png and OUT/demo.json. --train instead trains 4x -> 8x -> "
                     "16x on synthetic clips for a few minutes; --ops tours the C++/CUDA ops.")
@@ -25,7 +27,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="bootvid-demo", help="output folder (default bootvid-demo)")
     demo.add_argument("--video", help="reconstruct this video's first --frames frames instead")
     demo.add_argument("--models", nargs="+", metavar="MODEL",
-                      help="models to compare (default: the shipped tiny-4x tiny-8x tiny-16x)")
+                      help=f"models to compare (default: the shipped {pretrained.SHIPPED_LIST})")
     demo.add_argument("--minutes", type=float, default=4.0,
                       help="--train: minutes in all (default 4)")
     demo.add_argument("--frames", type=int,

@@ -259,6 +259,15 @@ def encode_file(tok, src: str, dst: str, chunk_frames: int = 16, size: int | Non
 
 def read_latents(path: str) -> tuple[torch.Tensor, dict]:
     """The latents ``(C, T', H', W')`` and metadata of a file written by :func:`encode_file`."""
+    return _open_latents(path, lambda f: f.get_tensor(LATENTS_KEY))
+
+
+def read_latents_meta(path: str) -> dict:
+    """Only the metadata of a latents file (the tensor is not read)."""
+    return _open_latents(path, lambda f: None)[1]
+
+
+def _open_latents(path: str, read) -> tuple:
     from safetensors import SafetensorError, safe_open
 
     if not os.path.isfile(path):
@@ -269,7 +278,7 @@ def read_latents(path: str) -> tuple[torch.Tensor, dict]:
             if meta.get("format") != FORMAT or LATENTS_KEY not in f.keys():
                 raise ValueError(f"{path} is not a bootvid latents file (bootvid encode writes "
                                  "them)")
-            return f.get_tensor(LATENTS_KEY), meta
+            return read(f), meta
     except (OSError, RuntimeError, SafetensorError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
 

@@ -125,14 +125,13 @@ def evaluate_video(tok, path: str, frames: int | None = DEFAULT_FRAMES,
 
 
 def _cuts(mode: str, frames, max_frames: int | None = None) -> list[int]:
-    """Cuts for ``mode`` (``"auto"``: detected in ``frames``, a file or uint8 frames)."""
+    """Cuts for ``mode`` (``"auto"``: detected in ``frames``, a file or uint8 frames). The
+    protocol takes only the two modes; lists of cuts belong to ``bootvid reconstruct``."""
     if mode not in ("auto", "off"):
         raise ValueError(f"eval: cuts must be auto or off, got {mode!r}")
-    if mode == "off":
-        return []
-    from ..data import detect_cuts
+    from .codec import resolve_cuts
 
-    return detect_cuts(frames, max_frames)
+    return resolve_cuts(mode, frames, max_frames)
 
 
 @torch.no_grad()

@@ -293,17 +293,12 @@ def format_plan(rows: list[dict], s: ExperimentSettings) -> str:
     return "\n".join(lines)
 
 
-def _progress(run_dir: str) -> tuple[int, float] | None:
-    """(step, training seconds) of a run's newest checkpoint, None without one."""
-    import torch
-
+def _progress(run_dir: str) -> int | None:
+    """The step of a run's newest checkpoint (from its file name), None without one."""
     from ..train.checkpoint import list_checkpoints
 
     found = list_checkpoints(run_dir)
-    if not found:
-        return None
-    state = torch.load(found[-1][1], map_location="cpu", weights_only=True)
-    return int(state["step"]), float(state["train_seconds"])
+    return found[-1][0] if found else None
 
 
 def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str],
@@ -312,13 +307,13 @@ def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str
     interrupt (Ctrl-C, SIGTERM) stops the experiment after the run's checkpoint."""
     from ..train import Trainer
     from ..train.rundir import EMA_DIR
-    from .curves import CurveHook
+    from .curves import CurveHook, doubling_steps
 
     spec = RunSpec(**row["spec"])
     run_dir = _run_dir(s, spec.name)
     prog = _progress(run_dir)
     resume = prog is not None
-    if prog is not None and prog[0] >= row["steps"] and os.path.isdir(
+    if prog is not None and prog >= row["steps"] and os.path.isdir(
             os.path.join(run_dir, EMA_DIR)):
         return
     parent = spec.grow_from or spec.init_from
@@ -327,11 +322,12 @@ def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str
                                 f"({_run_dir(s, parent)} does not exist): run --arms {parent} "
                                 "first")
     if parent and not (parent == "4x" and s.base) and not resume and \
-            (_progress(_run_dir(s, parent)) or (0,))[0] < parent_steps:
+            (_progress(_run_dir(s, parent)) or 0) < parent_steps:
         raise RuntimeError(f"arm {spec.name} builds on {parent}, which has not finished its "
                            f"{parent_steps} steps: run --arms {parent} until it has")
     log(f"experiment: {'resuming' if resume else 'training'} {spec.name} ({row['steps']} steps)")
-    hook = CurveHook(doubling_steps_for(row, s), heldout, s.eval_frames, s.eval_size, log)
+    hook = CurveHook(doubling_steps(row["steps"], s.curve_points), heldout, s.eval_frames,
+                     s.eval_size, log)
     grow_from = _run_dir(s, spec.grow_from) if spec.grow_from and not resume else None
     result = Trainer(_config(s, spec, data_dir, row["steps"]), run_dir, grow_from=grow_from,
                      resume=resume, hooks=[hook]).run()
@@ -339,12 +335,6 @@ def train_arm(s: ExperimentSettings, row: dict, data_dir: str, heldout: list[str
         raise KeyboardInterrupt(f"experiment interrupted during {spec.name} (step "
                                 f"{result.step}, checkpoint written); run the same command "
                                 "again to continue")
-
-
-def doubling_steps_for(row: dict, s: ExperimentSettings) -> list[int]:
-    from .curves import doubling_steps
-
-    return doubling_steps(row["steps"], s.curve_points)
 
 
 def evaluate_arm(s: ExperimentSettings, row: dict, heldout: list[str], log=print) -> dict:

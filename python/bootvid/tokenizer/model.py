@@ -14,6 +14,7 @@ from .config import TokenizerConfig
 from .decoder import Decoder
 from .encoder import Encoder
 from .posterior import DiagonalGaussian
+from .shots import latent_length
 
 
 class TokenizerOutput(NamedTuple):
@@ -76,8 +77,7 @@ class VideoTokenizer(nn.Module):
         """Latent frames for a clip of ``num_frames`` (``1 + ceil((T - 1) / tc)``)."""
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
-        tc = self.temporal_compression
-        return 1 + -(-(num_frames - 1) // tc)
+        return latent_length(num_frames, self.temporal_compression)
 
     def num_frames(self, latent_frames: int) -> int:
         """Frames decoded from ``latent_frames`` latent frames (``1 + tc * (Tl - 1)``)."""

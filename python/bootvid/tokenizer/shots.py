@@ -35,12 +35,18 @@ def shot_ranges(num_frames: int, cuts: Sequence[int] | None) -> list[tuple[int, 
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def latent_length(num_frames: int, temporal_compression: int) -> int:
+    """Latent frames of a causal clip of ``num_frames``: the first frame alone, then one per
+    ``temporal_compression`` frames (``1 + ceil((T - 1) / tc)``)."""
+    return 1 + -(-(num_frames - 1) // temporal_compression)
+
+
 def latent_ranges(num_frames: int, cuts: Sequence[int] | None,
                   temporal_compression: int) -> list[tuple[int, int]]:
     """``[(start, stop), ...]`` latent-frame ranges of the shots, in the concatenated latent."""
     out, t = [], 0
     for a, b in shot_ranges(num_frames, cuts):
-        n = 1 + -(-(b - a - 1) // temporal_compression)
+        n = latent_length(b - a, temporal_compression)
         out.append((t, t + n))
         t += n
     return out

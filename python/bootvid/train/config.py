@@ -15,6 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from .. import pretrained
+
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -181,8 +183,6 @@ class SectionedConfig:
         the current directory) and checked to exist, except those this run does not read
         (see :meth:`unused_paths`; ``resume``: a resumed run): the run directory's saved config
         then names the same files wherever ``--resume`` is run from."""
-        from ..pretrained import SHIPPED
-
         d = self.to_dict()
         unused = self.unused_paths(resume)
         for dotted in self.INPUT_PATHS:
@@ -201,15 +201,13 @@ class SectionedConfig:
 
     def _resolve_path(self, dotted: str, path, unused: bool) -> str:
         """One input path, absolute and checked (see :meth:`with_resolved_paths`)."""
-        from ..pretrained import SHIPPED
-
         if not isinstance(path, str) or not path:
             raise ConfigError(f"{dotted}: expected a path, got {path!r}")
         full = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(full):
             # A local directory wins over a shipped model of the same name, as in
             # resolve_model_dir.
-            if dotted in self.MODEL_NAME_KEYS and path in SHIPPED:
+            if dotted in self.MODEL_NAME_KEYS and path in pretrained.SHIPPED:
                 return path
             if not unused:
                 where = ("" if os.path.isabs(path) else
@@ -303,7 +301,7 @@ class TrainConfig(SectionedConfig):
                         "`bootvid experiment split --data ../shared/data/videos --out "
                         "runs/split` writes. --data DIR replaces the sources with your videos",
         "model.init_from": "give a save_pretrained directory, a training run or a shipped "
-                           "model (tiny-4x, tiny-8x, tiny-16x)",
+                           f"model ({pretrained.SHIPPED_LIST})",
         "loss.lpips_path": "LPIPS-VGG weights are read from a local file (nothing is "
                            "downloaded); or set loss.perceptual: 0",
         "loss.lpips_backbone": "torchvision's vgg16 ImageNet weights, from a local file "
