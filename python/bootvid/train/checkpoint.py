@@ -7,8 +7,10 @@ are read back with ``torch.load(weights_only=True)``: nothing is unpickled.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 import warnings
 
 import torch
@@ -41,15 +43,29 @@ def save_checkpoint(run_dir: str, step: int, state: dict, keep: int) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         atomic_write(path, lambda p: torch.save(state, p))
-    except OSError as e:  # e.g. a full disk: say which file, and that nothing older is lost
-        raise OSError(e.errno, f"writing the checkpoint {path} failed ({e.strerror or e}); the "
-                               f"previous checkpoints in {os.path.dirname(path)} are intact") from e
+    except (OSError, RuntimeError) as e:
+        # Say which file, how much room its disk has left and that nothing older is lost. A
+        # full disk reaches us as torch.save's RuntimeError ("unexpected pos ...") as often as
+        # an OSError.
+        why = (e.strerror if isinstance(e, OSError) and e.strerror else str(e)).strip()
+        raise OSError(getattr(e, "errno", None) or errno.EIO,
+                      f"writing the checkpoint {path} failed ({why}; "
+                      f"{_free_space(os.path.dirname(path))} free on its disk); the previous "
+                      f"checkpoints in {os.path.dirname(path)} are intact") from e
     for _, old in list_checkpoints(run_dir)[:-keep]:
         try:
             os.unlink(old)
         except OSError:
             pass
     return path
+
+
+def _free_space(directory: str) -> str:
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return "unknown space"
+    return f"{free / 1e9:.1f} GB" if free >= 1e9 else f"{free / 1e6:.1f} MB"
 
 
 def remove_partial_writes(run_dir: str) -> list[str]:
