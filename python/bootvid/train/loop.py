@@ -421,7 +421,9 @@ class TrainingLoop:
                 signal.signal(sig, h)
             del it
         saved = ckpt.list_checkpoints(self.run_dir)
-        if not saved or saved[-1][0] != self.step:
+        # Decided together: a slower rank may already see the file rank 0 is writing, skip
+        # save_checkpoint's barrier and pair its next barrier with the wrong one.
+        if self.dist.any(not saved or saved[-1][0] != self.step, self.device):
             self.save_checkpoint()
         if self.dist.is_main and batch is not None:
             self._preview(batch, out)
