@@ -10,9 +10,9 @@ Each exported directory gets its training record (``training.json``: own and cum
 seconds and FLOPs) and a model card (``README.md``); ``OUT/eval.json`` holds the family's
 figures and ``OUT/README.md`` a table of them. Figures are measured on the exported files as
 users load them (bf16 weights, computed in float32): the experiment's held-out split (33
-frames, 128x128, the protocol of ``bootvid eval``) and the synthetic clip of ``bootvid demo``. ``--check`` only
-re-measures the family and compares with ``OUT/eval.json`` (exit 1 when a PSNR moved by more
-than 0.05 dB).
+frames, 128x128, the protocol of ``bootvid eval``) and the synthetic clip of ``bootvid demo``.
+``--check`` only re-measures the family and compares with ``OUT/eval.json`` (exit 1 when a
+PSNR moved by more than 0.05 dB).
 """
 
 from __future__ import annotations

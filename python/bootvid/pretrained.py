@@ -54,4 +54,5 @@ def load_pretrained(name: str = DEFAULT_MODEL, device=None, dtype=None):
                                           dtype=dtype or torch.float32)
 
 
-__all__ = ["SHIPPED", "DEFAULT_MODEL", "SHIPPED_LIST", "checkpoints_root", "pretrained_dir", "load_pretrained"]
+__all__ = ["SHIPPED", "DEFAULT_MODEL", "SHIPPED_LIST", "checkpoints_root", "pretrained_dir",
+           "load_pretrained"]

@@ -14,9 +14,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="the shipped 4x/8x/16x tokenizers on a clip: table, side-by-side video, PNG",
-        description=f"Reconstructs a clip (synthetic unless --video) with the shipped "
-                    f"{pretrained.SHIPPED_LIST} tokenizers and prints compression, latent tokens per "
-                    "second, PSNR, SSIM and speed; writes OUT/side_by_side.mp4, "
+        description="Reconstructs a clip (synthetic unless --video) with the shipped "
+                    f"{pretrained.SHIPPED_LIST} tokenizers and prints compression, latent "
+                    "tokens per second, PSNR, SSIM and speed; writes OUT/side_by_side.mp4, "
                     "OUT/comparison.png and OUT/demo.json. --train instead trains 4x -> 8x -> "
                     "16x on synthetic clips for a few minutes; --ops tours the C++/CUDA ops.")
     mode = demo.add_mutually_exclusive_group()
