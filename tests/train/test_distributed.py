@@ -136,3 +136,35 @@ def test_two_groups_in_turn_without_torchrun(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     for out in outs:
         assert "group 0: 3.0" in out and "group 1: 23.0" in out, out
+
+
+_LATE_LISTING_SCRIPT = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {here!r})
+    from train_helpers import FixedClips, tiny_config
+    from bootvid.train import Trainer, checkpoint
+
+    # no checkpoint inside the loop: the final one is written after it
+    cfg = tiny_config(**{{"run.batch_size": 1, "run.max_steps": 2, "run.checkpoint_every": 5}})
+    t = Trainer(cfg, os.path.join(sys.argv[1], "run"), dataset=FixedClips(), progress=False)
+    if t.dist.rank == 1:
+        # Rank 1 lists the run after rank 0 has written the final checkpoint (what a slow rank
+        # sees under load): it must still take part in that write's barrier.
+        real = checkpoint.list_checkpoints
+        def seen_late(run_dir):
+            found = real(run_dir)
+            if t.step == 2 and not any(s == 2 for s, _ in found):
+                found = [*found, (2, checkpoint.checkpoint_path(run_dir, 2))]
+            return found
+        checkpoint.list_checkpoints = seen_late
+    t.run()
+""")
+
+
+def test_final_checkpoint_is_decided_by_all_ranks(tmp_path):
+    """A rank that already sees rank 0's final checkpoint file does not skip the barrier of its
+    write (it did, and the ranks' later barriers paired wrongly: 'Connection closed by peer')."""
+    _torchrun_two(_LATE_LISTING_SCRIPT, tmp_path)
+    run = tmp_path / "run"
+    assert [s for s, _ in list_checkpoints(str(run))] == [2]
+    assert os.path.isfile(run / "model" / "model.safetensors")
