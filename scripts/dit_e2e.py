@@ -1,6 +1,6 @@
 """The token-budget experiment of docs/results.md: a tiny DiT on 4x vs 16x latents.
 
-For each shipped tokenizer (tiny-4x, tiny-16x): cache the latents of a video folder
+For each shipped tokenizer (fast-4x, fast-16x): cache the latents of a video folder
 (``bootvid latents``), train the same DiT preset for the same wall-clock minutes (``bootvid
 dit train``), sample a clip (``bootvid dit sample``: OUT/sample-MODEL.mp4 and .png); then
 write OUT/summary.json (tokens per clip, steps, steps per minute and its ratio). Re-running reuses
@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("--preset", default="tiny")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=50, help="sampling steps")
-    p.add_argument("--models", nargs="+", default=["tiny-4x", "tiny-16x"])
+    p.add_argument("--models", nargs="+", default=["fast-4x", "fast-16x"])
     args = p.parse_args()
 
     from bootvid.diffusion import DiT

@@ -6,7 +6,7 @@ For each model and mode: the whole clip's PSNR, the mean PSNR of the 8 frames af
 and whether decoding the saved latents gives reconstruct's frames. Writes ``--out`` (JSON) and
 a PNG of per-frame PSNR beside it.
 
-    python scripts/shot_cuts.py --videos ../shared/data/videos --models tiny-4x tiny-16x \\
+    python scripts/shot_cuts.py --videos ../shared/data/videos --models fast-4x fast-16x \\
         --out docs/results/cuts.json
 """
 
@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=48, help="frames per clip")
     p.add_argument("--height", type=int, default=144)
     p.add_argument("--width", type=int, default=256)
-    p.add_argument("--models", nargs="+", default=["tiny-4x", "tiny-16x"])
+    p.add_argument("--models", nargs="+", default=["fast-4x", "fast-16x"])
     p.add_argument("--out", required=True)
     a = p.parse_args()
     tmp = tempfile.mkdtemp()

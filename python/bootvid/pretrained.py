@@ -1,7 +1,7 @@
 """The trained tokenizers shipped with bootvid (``checkpoints/`` in the repository, installed as
-``bootvid/checkpoints``): a 4x model and its ProMAG growth to 8x and 16x, tiny preset.
+``bootvid/checkpoints``): a 4x model and its ProMAG growth to 8x and 16x, fast preset.
 
-``load_pretrained("tiny-16x")`` returns one; the command line takes the names wherever it takes
+``load_pretrained("fast-16x")`` returns one; the command line takes the names wherever it takes
 a model directory, and uses :data:`DEFAULT_MODEL` when ``--model`` is omitted. The 8x and 16x
 directories store only their growth stage and load the lower model from the directory next to
 them. See ``checkpoints/README.md`` (the model card) for training data, budget and figures.
@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 
 #: Shipped models, lowest compression first.
-SHIPPED = ("tiny-4x", "tiny-8x", "tiny-16x")
+SHIPPED = ("fast-4x", "fast-8x", "fast-16x")
 #: What ``bootvid reconstruct`` / ``encode`` / ``eval`` use when ``--model`` is omitted.
-DEFAULT_MODEL = "tiny-4x"
+DEFAULT_MODEL = "fast-4x"
 #: The names for help texts and messages.
 SHIPPED_LIST = ", ".join(SHIPPED)
 

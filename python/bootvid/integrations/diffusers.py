@@ -9,7 +9,7 @@ Underneath, bootvid's streaming (chunked in time, equal to the whole clip) and e
 tiling (no seams: each convolution is tiled, not the image) do the work, so decoding gives the
 same frames as the bootvid API::
 
-    vae = AutoencoderBootvid.from_pretrained("checkpoints/tiny-16x",
+    vae = AutoencoderBootvid.from_pretrained("checkpoints/fast-16x",
                                              latent_stats="latents/16x/latents.json")
     z = vae.encode(video).latent_dist.sample()          # video: (B, 3, T, H, W) in [-1, 1]
     z = (z - vae.config.shift_factor) * vae.config.scaling_factor

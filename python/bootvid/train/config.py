@@ -169,7 +169,7 @@ class SectionedConfig:
     #: Keys naming files or folders the run reads (``data.path`` may be a list of them).
     #: Outputs are never named by a config: everything is written under the run directory.
     INPUT_PATHS: tuple[str, ...] = ()
-    #: Input keys that may also name a shipped model (``tiny-4x``) instead of a path.
+    #: Input keys that may also name a shipped model (``fast-4x``) instead of a path.
     MODEL_NAME_KEYS: tuple[str, ...] = ()
     #: What to say, per key, after "does not exist".
     PATH_HINTS: dict[str, str] = {}

@@ -21,7 +21,7 @@ EMA_DIR = "model_ema"
 def resolve_model_dir(path: str | os.PathLike | None) -> tuple[str, str]:
     """``(directory, description)`` of the model ``path`` names: a ``save_pretrained``
     directory as is, a run directory's EMA model (else its final model), or a shipped model's
-    name (``tiny-4x``, ``tiny-8x``, ``tiny-16x``; None: the default shipped model)."""
+    name (``fast-4x``, ``fast-8x``, ``fast-16x``; None: the default shipped model)."""
     from .. import pretrained
 
     if path is None or (os.fspath(path) in pretrained.SHIPPED and not os.path.exists(path)):
