@@ -12,7 +12,11 @@ figures and ``OUT/README.md`` a table of them. Figures are measured on the expor
 users load them (bf16 weights, computed in float32): the experiment's held-out split (33
 frames, 128x128, the protocol of ``bootvid eval``) and the synthetic clip of ``bootvid demo``.
 ``--check`` only re-measures the family and compares with ``OUT/eval.json`` (exit 1 when a
-PSNR moved by more than 0.05 dB).
+PSNR moved by more than 0.05 dB). From a clone, without the experiment's run, give it the
+held-out split made again from the same videos:
+
+    bootvid experiment split --data ../shared/data/videos --out runs/split
+    python scripts/export_checkpoints.py --check --heldout runs/split/data/heldout
 """
 
 from __future__ import annotations
@@ -87,9 +91,25 @@ def export(experiment: str, out: str, records: dict) -> dict[str, str]:
     return names
 
 
-def measure(out: str, experiment: str, names: dict[str, str]) -> dict:
-    split = json.load(open(os.path.join(experiment, "data", "split.json"), encoding="utf-8"))
-    heldout = [v["heldout_file"] for v in split["videos"]]
+def experiment_heldout(experiment: str) -> list[str]:
+    """The held-out videos of the experiment's split (``EXPERIMENT/data/split.json``)."""
+    with open(os.path.join(experiment, "data", "split.json"), encoding="utf-8") as f:
+        return [v["heldout_file"] for v in json.load(f)["videos"]]
+
+
+def folder_heldout(folder: str, expected: list[str]) -> list[str]:
+    """The held-out videos in ``folder``, which must hold the files ``eval.json`` was measured
+    on (by name): a split of other videos would not reproduce the figures."""
+    names = [os.path.basename(p) for p in expected]
+    missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+    if missing:
+        sys.exit(f"--heldout {folder}: {', '.join(missing)} missing; make the split with "
+                 "`bootvid experiment split --data ../shared/data/videos --out SPLIT` and pass "
+                 "SPLIT/data/heldout")
+    return [os.path.join(folder, n) for n in names]
+
+
+def measure(out: str, heldout: list[str], names) -> dict:
     ref, _, clip = demo_clip(33, 128)
     figures = {}
     for name in names:
@@ -139,8 +159,9 @@ Load it with `VideoTokenizer.from_pretrained("checkpoints/{name}")`,
 `bootvid.pretrained.load_pretrained("{name}")` or `--model {name}` on the command line.
 
 ## Held-out quality
-`bootvid eval --model {name} --videos SPLIT/data/heldout` (first 33 frames, 128x128; the
-held-out last frames of each of the project's five clips, never trained on):
+`bootvid eval --model {name} --videos SPLIT/data/heldout`, SPLIT made by `bootvid experiment
+split --data ../shared/data/videos --out SPLIT` (first 33 frames, 128x128; the held-out last
+frames of each of the project's five clips, never trained on):
 **{f['heldout']['psnr']:.2f} dB PSNR**, SSIM {f['heldout']['ssim']:.4f}
 (the experiment's own fp32 figure: {float(rec['eval']['psnr']):.2f} dB). By clip: {per_video}.
 `bootvid demo`'s synthetic clip: {f['synthetic']['psnr']:.2f} dB.
@@ -164,9 +185,8 @@ held-out last frames of each of the project's five clips, never trained on):
   others are padded) and any size (padded to a multiple of 8 and cropped back by
   `bootvid reconstruct`); `--cuts auto` (the default) encodes each shot on its own.
 
-Measured on {datetime.date.today().isoformat()}; `python scripts/export_checkpoints.py
---experiment {experiment} --out {out} --check` re-measures every figure (tolerance
-{TOLERANCE_DB} dB).
+Measured on {datetime.date.today().isoformat()}; `python scripts/export_checkpoints.py --check
+--heldout SPLIT/data/heldout` re-measures every figure (tolerance {TOLERANCE_DB} dB).
 """
 
 
@@ -196,7 +216,9 @@ README.md is its model card and `training.json` its training record.
 {total:.1f} MB of bf16 weights in all: the 8x and 16x directories store only their growth stage
 and load the lower model from the directory next to them, so keep the three together.
 Held-out: `bootvid eval`'s protocol (first 33 frames, 128x128) on the last frames of the
-project's five clips, never trained on; `--check` re-measures every figure.
+project's five clips, never trained on. To re-measure every figure from a clone:
+`bootvid experiment split --data ../shared/data/videos --out SPLIT`, then
+`python scripts/export_checkpoints.py --check --heldout SPLIT/data/heldout`.
 """
 
 
@@ -205,10 +227,15 @@ def read_eval(out: str) -> dict:
         return json.load(f)
 
 
-def check(out: str, experiment: str) -> int:
+def check(out: str, experiment: str, heldout_dir: str | None = None) -> int:
     saved = read_eval(out)
-    names = family(arm_records(experiment))
-    now = measure(out, experiment, names)
+    if heldout_dir:  # (from a clone: no arm records needed)
+        names = list(saved["models"])
+        heldout = folder_heldout(heldout_dir, saved["heldout_files"])
+    else:
+        names = family(arm_records(experiment))
+        heldout = experiment_heldout(experiment)
+    now = measure(out, heldout, names)
     bad = 0
     for name in names:
         f = saved["models"][name]
@@ -226,12 +253,18 @@ def main() -> int:
     p.add_argument("--experiment", default="runs/promag-fast")
     p.add_argument("--out", default="checkpoints")
     p.add_argument("--check", action="store_true", help="only re-measure and compare")
+    p.add_argument("--heldout", metavar="DIR",
+                   help="with --check: the held-out videos (SPLIT/data/heldout of `bootvid "
+                        "experiment split --data ../shared/data/videos --out SPLIT`) instead "
+                        "of the experiment's")
     args = p.parse_args()
+    if args.heldout and not args.check:
+        p.error("--heldout is for --check (an export measures on the experiment's own split)")
     if args.check:
-        return check(args.out, args.experiment)
+        return check(args.out, args.experiment, args.heldout)
     records = arm_records(args.experiment)
     names = export(args.experiment, args.out, records)
-    figures = measure(args.out, args.experiment, names)
+    figures = measure(args.out, experiment_heldout(args.experiment), names)
     for name in names:
         atomic_write_text(os.path.join(args.out, name, "README.md"),
                           model_card(args.out, args.experiment, name, names, records, figures))

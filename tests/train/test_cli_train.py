@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 from bootvid.cli.main import main
 from bootvid.tokenizer import VideoTokenizer, read_config
@@ -31,6 +32,34 @@ def test_train_then_grow_twice_on_synthetic_clips(tmp_path, capsys):
     assert [s["factor"] for s in read_config(os.path.join(out16, "model")).growth] == [2, 2]
     # the growth runs train without the GAN by default (paper: L1 + KL)
     assert "gan: 0.0" in open(os.path.join(out8, "train_config.yaml")).read()
+
+
+def test_grow_without_data_warns_when_the_model_was_trained_on_videos(tmp_path, capsys):
+    """A growth stage does not inherit its 4x model's data: without --data it would silently
+    train on synthetic clips."""
+    from bootvid.data import write_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    t = torch.arange(24).view(24, 1, 1, 1).float()
+    write_video(videos / "clip.mp4", (127 + 100 * torch.sin(0.3 * t + torch.linspace(
+        0, 6, 32).view(1, 1, 32, 1))).expand(24, 24, 32, 3).round().byte(), 24)
+    out4 = str(tmp_path / "t4")
+    assert main(["train", "--data", str(videos), "--out", out4, "--max-steps", "1",
+                 "--frames", "9", *SMALL]) == 0
+    capsys.readouterr()
+    grow = ["grow", "--from", out4, "--max-steps", "1", "--frames", "9", *SMALL]
+    assert main([*grow, "--out", str(tmp_path / "synthetic8x")]) == 0
+    err = capsys.readouterr().err
+    assert "no data given" in err and "trains on synthetic clips" in err and out4 in err, err
+    assert main([*grow, "--data", str(videos), "--out", str(tmp_path / "video8x")]) == 0
+    assert "no data given" not in capsys.readouterr().err
+    # a 4x model trained on synthetic clips grows on them without a warning
+    synth4 = str(tmp_path / "s4")
+    assert main(["train", "--out", synth4, "--max-steps", "1", "--frames", "9", *SMALL]) == 0
+    assert main(["grow", "--from", synth4, "--out", str(tmp_path / "s8"), "--max-steps", "1",
+                 "--frames", "9", *SMALL]) == 0
+    assert "no data given" not in capsys.readouterr().err
 
 
 def test_resume_extends_a_run_and_refuses_other_settings(tmp_path, capsys):
