@@ -261,3 +261,17 @@ def test_stills_join_the_videos_training_part_and_the_report_says_so(tmp_path):
     assert plain.data.path == "d" and plain.data.sources is None
     assert data_description(ExperimentSettings(data="v", out="o")) == \
         "the training part (first frames) of each video"
+
+
+def test_all_ablations_include_the_stage_at_the_papers_learning_rate(tmp_path):
+    """The investigation a losing grown arm calls for: the growth stage at the paper's 1e-4
+    (our presets' peak learning rate is higher); only that arm's learning rate changes."""
+    from bootvid.experiment import ExperimentSettings, plan
+    from bootvid.experiment.promag import _config
+
+    assert "grown8x-lr1e-4" not in [r.name for r in plan("default")]
+    specs = {r.name: r for r in plan("all")}
+    s = ExperimentSettings(data="videos", out=str(tmp_path), preset="fast")
+    slow, grown = (_config(s, specs[n], "d", steps=10) for n in ("grown8x-lr1e-4", "grown8x"))
+    assert slow.optim.lr == 1e-4 and grown.optim.lr > 1e-4
+    assert slow.merged({"optim.lr": grown.optim.lr}).to_dict() == grown.to_dict()

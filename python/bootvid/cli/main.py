@@ -114,7 +114,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          "report with this run's")
     pm.add_argument("--ablations", choices=["none", "default", "all"], default="default",
                     help="default: the stage without its subsampled branch; all: every mixing "
-                         "variant and the custom RMS norm")
+                         "variant, the custom RMS norm and the stage at the paper's "
+                         "learning rate (1e-4)")
     pm.add_argument("--no-ablations", action="store_const", const="none", dest="ablations",
                     help="same as --ablations none")
     pm.add_argument("--seeds", type=int, default=2,

@@ -16,6 +16,7 @@ direct16x          B + 2S from scratch                    B + 2S
 ext8x              S from the 4x weights, all trainable   B + S
 ext16x             2S from the 4x weights                 B + 2S
 grown8x-none       S, no subsampled branch (ablation)     B + S
+grown8x-lr1e-4     S at the paper's stage lr (``all``)    B + S
 grown8x-seed1 ...  the 8x arms again with other seeds     B + S
 =================  =====================================  ==========
 
@@ -70,6 +71,7 @@ class RunSpec:
     init_from: str | None = None
     mixing: str | None = None
     norm_center: bool | None = None
+    lr: float | None = None  # peak learning rate (None: the preset's)
     seed: int = 0  # added to the experiment's seed
 
     def own_flops(self, base: float, stage: float) -> float:
@@ -77,11 +79,13 @@ class RunSpec:
 
 
 ABLATIONS = ("none", "default", "all")
+PAPER_STAGE_LR = 1e-4
 
 
 def plan(ablations: str = "default", seeds: int = 2) -> list[RunSpec]:
     """The arms, parents first. ``ablations``: ``none``, ``default`` (the growth stage without
-    its subsampled branch) or ``all`` (every mixing variant and the custom RMS norm);
+    its subsampled branch) or ``all`` (every mixing variant, the custom RMS norm and the
+    stage at the paper's learning rate);
     ``seeds``: how many seeds the grown and direct 8x arms get."""
     if ablations is True or ablations is False:  # the former boolean setting
         ablations = "all" if ablations else "none"
@@ -104,6 +108,9 @@ def plan(ablations: str = "default", seeds: int = 2) -> list[RunSpec]:
         if ablations == "all":
             runs.append(RunSpec("grown8x-rmsnorm", "ablation", stages=1, temporal_compression=8,
                                 grow_from="4x", norm_center=False))
+            # the paper's stage learning rate (our presets' is higher, tuned for the 4x model)
+            runs.append(RunSpec("grown8x-lr1e-4", "ablation", stages=1,
+                                temporal_compression=8, grow_from="4x", lr=PAPER_STAGE_LR))
     for k in range(1, seeds):
         runs += [RunSpec(f"grown8x-seed{k}", "seed", stages=1, temporal_compression=8,
                          grow_from="4x", seed=k),
@@ -189,6 +196,8 @@ def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str, steps: int = 1)
         over["grow.norm_center"] = spec.norm_center
     if spec.init_from:
         over["model.init_from"] = _run_dir(s, spec.init_from)
+    if spec.lr:
+        over["optim.lr"] = spec.lr
     return TrainConfig.for_preset(s.preset).merged(over)
 
 
