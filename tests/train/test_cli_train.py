@@ -34,9 +34,12 @@ def test_train_then_grow_twice_on_synthetic_clips(tmp_path, capsys):
     assert "gan: 0.0" in open(os.path.join(out8, "train_config.yaml")).read()
 
 
-def test_grow_without_data_warns_when_the_model_was_trained_on_videos(tmp_path, capsys):
+def test_grow_without_data_warns_when_the_model_was_trained_on_videos(tmp_path):
     """A growth stage does not inherit its 4x model's data: without --data it would silently
-    train on synthetic clips."""
+    train on synthetic clips. The trainer warns (so the Python API does too) and logs it."""
+    import json
+    import warnings
+
     from bootvid.data import write_video
 
     videos = tmp_path / "videos"
@@ -47,19 +50,27 @@ def test_grow_without_data_warns_when_the_model_was_trained_on_videos(tmp_path, 
     out4 = str(tmp_path / "t4")
     assert main(["train", "--data", str(videos), "--out", out4, "--max-steps", "1",
                  "--frames", "9", *SMALL]) == 0
-    capsys.readouterr()
     grow = ["grow", "--from", out4, "--max-steps", "1", "--frames", "9", *SMALL]
-    assert main([*grow, "--out", str(tmp_path / "synthetic8x")]) == 0
-    err = capsys.readouterr().err
-    assert "no data given" in err and "trains on synthetic clips" in err and out4 in err, err
-    assert main([*grow, "--data", str(videos), "--out", str(tmp_path / "video8x")]) == 0
-    assert "no data given" not in capsys.readouterr().err
+
+    def data_warnings(args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(args) == 0
+        return [str(w.message) for w in caught if "no data given" in str(w.message)]
+
+    out8 = tmp_path / "synthetic8x"
+    (msg,) = data_warnings([*grow, "--out", str(out8)])
+    assert "trains on synthetic clips" in msg and out4 in msg and "VideoFolderDataset" in msg
+    events = [json.loads(line).get("event", "") for line in open(out8 / "log.jsonl")]
+    assert any("no data given" in e for e in events), events
+    assert not data_warnings([*grow, "--data", str(videos), "--out", str(tmp_path / "video8x")])
+    # resuming the synthetic stage does not repeat it (the run's data is already settled)
+    assert not data_warnings([*grow, "--out", str(out8), "--resume", "--max-steps", "2"])
     # a 4x model trained on synthetic clips grows on them without a warning
     synth4 = str(tmp_path / "s4")
     assert main(["train", "--out", synth4, "--max-steps", "1", "--frames", "9", *SMALL]) == 0
-    assert main(["grow", "--from", synth4, "--out", str(tmp_path / "s8"), "--max-steps", "1",
-                 "--frames", "9", *SMALL]) == 0
-    assert "no data given" not in capsys.readouterr().err
+    assert not data_warnings(["grow", "--from", synth4, "--out", str(tmp_path / "s8"),
+                              "--max-steps", "1", "--frames", "9", *SMALL])
 
 
 def test_resume_extends_a_run_and_refuses_other_settings(tmp_path, capsys):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 # Flags that override config keys: (flag, dest, type, key, help). RUN_OVERRIDES are those of
@@ -151,25 +150,6 @@ def resume_after_elastic_restart(args: argparse.Namespace) -> None:
                   "checkpoint", flush=True)
 
 
-def warn_if_growing_on_other_data(cfg, grow_from: str) -> None:
-    """A growth stage does not inherit the data of the model it grows (its run may be gone, or
-    the model a shipped one): without data it trains on synthetic clips. Say so when the model
-    was trained on something else, as that is rarely what was meant."""
-    from ..train.card import read_card
-    from ..train.rundir import resolve_model_dir
-
-    if cfg.data.path is not None or cfg.data.sources:
-        return
-    try:
-        lower = (read_card(resolve_model_dir(grow_from)[0]) or {}).get("data")
-    except (OSError, ValueError):
-        return  # (the trainer reports a missing model)
-    if lower and not str(lower).startswith("SyntheticVideoDataset"):
-        print(f"bootvid grow: warning: no data given (--data, or data.path / data.sources in "
-              f"--config), so the growth stage trains on synthetic clips; {grow_from} was "
-              f"trained on {lower}. Pass that data to grow on it.", file=sys.stderr, flush=True)
-
-
 def run_training(args: argparse.Namespace, grow: bool) -> int:
     from ..train import Trainer
 
@@ -177,8 +157,6 @@ def run_training(args: argparse.Namespace, grow: bool) -> int:
     if grow and not args.resume and not args.grow_from:
         raise ValueError("bootvid grow needs --from DIR (the trained tokenizer to grow)")
     cfg = resolve_config(args, grow)
-    if grow and not args.resume:
-        warn_if_growing_on_other_data(cfg, args.grow_from)
     if not args.out:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = (f"grow{cfg.grow.factor}x" if grow

@@ -125,6 +125,8 @@ class Trainer(TrainingLoop):
         self.tok, self.source = self._build_model(grow_from, state)
         config.check_frames(self.tok.temporal_compression)
         self.dataset = dataset if dataset is not None else build_dataset(config)
+        data_warning = (self._data_mismatch(grow_from or config.model.init_from)
+                        if state is None and dataset is None else None)
         self.tok.to(self.device).train()
         self.named_trainable = [(n, p) for n, p in self.tok.named_parameters() if p.requires_grad]
         if not self.named_trainable:
@@ -141,8 +143,10 @@ class Trainer(TrainingLoop):
         self._build_losses()
         self._flop_counter = None
         self._finish_setup(state)  # only now that the config is known to work
-        if bf16_warning and self.logger is not None:
-            self.logger.event(self.step, f"warning: {bf16_warning}")
+        if self.logger is not None:  # (the main process)
+            for msg in (bf16_warning, data_warning):
+                if msg:
+                    self.logger.event(self.step, f"warning: {msg}")
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -164,6 +168,25 @@ class Trainer(TrainingLoop):
             warnings.warn(msg, stacklevel=3)
             return msg
         return None
+
+    def _data_mismatch(self, start) -> str | None:
+        """A run that starts from a trained model (a growth stage, ``model.init_from``) does
+        not inherit that model's data: without data of its own it trains on synthetic clips.
+        Warn (main process) when the model was trained on something else, as that is rarely
+        what was meant; the message is returned for the run's log."""
+        from ..data import SyntheticVideoDataset
+
+        parent = self.lineage.get("parent") or {}
+        lower = str(parent.get("data") or "")
+        if (start is None or not isinstance(self.dataset, SyntheticVideoDataset) or not lower
+                or lower.startswith("SyntheticVideoDataset")):  # (the card records repr(data))
+            return None
+        msg = (f"no data given (data.path / data.sources, or --data), so this run trains on "
+               f"synthetic clips; {start}, the model it starts from, was trained on {lower}. "
+               f"Pass that data to train on it.")
+        if self.dist.is_main:
+            warnings.warn(msg, stacklevel=3)
+        return msg
 
     def _build_model(self, grow_from, state) -> tuple[VideoTokenizer, str]:
         """The model to train and where it came from; sets ``self.lineage`` (the source and the
