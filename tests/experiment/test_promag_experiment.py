@@ -170,7 +170,7 @@ def test_arms_run_separately_and_the_report_assembles_them(tmp_path):
 
 def test_a_trained_base_is_the_4x_arm_and_its_record_sets_B(tmp_path):
     from bootvid.experiment import run_experiment
-    from bootvid.experiment.promag import base_flops, make_plan
+    from bootvid.experiment.promag import base_digest, base_flops, make_plan
     from bootvid.tokenizer import VideoTokenizer
     from bootvid.train import Trainer
     from bootvid.train.card import read_card
@@ -193,6 +193,9 @@ def test_a_trained_base_is_the_4x_arm_and_its_record_sets_B(tmp_path):
     md = run_experiment(s, command="test", log=lambda m: None)
     rec = json.loads((tmp_path / "exp" / "arms" / "4x.json").read_text())
     assert [p["step"] for p in rec["curve"]] == [2, 3]  # from the base run's checkpoints
+    grown = json.loads((tmp_path / "exp" / "arms" / "grown8x.json").read_text())
+    assert rec["base_digest"] == grown["base_digest"] == base_digest(s)
+    assert len(base_digest(s)) == 64 and base_digest(_settings(tmp_path)) is None
     assert not (tmp_path / "exp" / "runs" / "4x").exists() and "| grown8x |" in md
     # a base that is not the planned 4x model: refused before anything trains
     with pytest.raises(ValueError, match="--base .* not the 4x tiny preset"):
@@ -275,3 +278,23 @@ def test_all_ablations_include_the_stage_at_the_papers_learning_rate(tmp_path):
     slow, grown = (_config(s, specs[n], "d", steps=10) for n in ("grown8x-lr1e-4", "grown8x"))
     assert slow.optim.lr == 1e-4 and grown.optim.lr > 1e-4
     assert slow.merged({"optim.lr": grown.optim.lr}).to_dict() == grown.to_dict()
+
+
+def test_records_compare_their_base_by_its_weights_where_known():
+    """A base moved to another path is the same base; one re-exported or retrained at the
+    same path is not. Records from before the weights were recorded compare paths."""
+    from bootvid.experiment.promag import _COMPARABLE, _check_comparable
+
+    def rec(base, digest):
+        return {"settings": {**{k: 1 for k in _COMPARABLE}, "base": base},
+                **({"base_digest": digest} if digest else {})}
+
+    _check_comparable({"a": rec("/old/base", "d1"), "b": rec("/new/base", "d1")})
+    with pytest.raises(ValueError, match=r"b and a were made with different base \(its weights\)"):
+        _check_comparable({"a": rec("/base", "d1"), "b": rec("/base", "d2")})
+    with pytest.raises(ValueError, match="different base;"):
+        _check_comparable({"a": rec("/old/base", None), "b": rec("/new/base", "d1")})
+    # every pair counts, not only each against the first
+    with pytest.raises(ValueError, match="c and b .*its weights"):
+        _check_comparable({"a": rec("/base", None), "b": rec("/base", "d1"),
+                           "c": rec("/base", "d2")})

@@ -257,6 +257,25 @@ def base_flops(s: ExperimentSettings) -> float:
     return float(card["cumulative"]["train_flops"])
 
 
+def base_digest(s: ExperimentSettings) -> str | None:
+    """SHA-256 of the given base model's weight files: which base an arm record was made
+    from, wherever that model has been moved or copied (``--base`` paths differ between
+    machines and sessions)."""
+    if not s.base:
+        return None
+    import glob
+    import hashlib
+
+    from ..train.rundir import resolve_model_dir
+
+    h = hashlib.sha256()
+    for f in sorted(glob.glob(os.path.join(resolve_model_dir(s.base)[0], "*.safetensors"))):
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
 def make_plan(s: ExperimentSettings) -> list[dict]:
     """Every arm's budget, steps and total compute, parents first (what is printed before
     anything trains)."""
@@ -391,7 +410,7 @@ def evaluate_arm(s: ExperimentSettings, row: dict, heldout: list[str], log=print
             "trained": {k: card.get(k) for k in ("steps", "train_seconds", "train_flops")},
             "cumulative": card.get("cumulative"), "data": data_description(s),
             "settings": {k: v for k, v in vars(s).items() if k not in ("arms", "include")},
-            "eval": ev, "curve": curve, "observation": obs}
+            "base_digest": base_digest(s), "eval": ev, "curve": curve, "observation": obs}
 
 
 def load_arms(directories: list[str]) -> dict[str, dict]:
@@ -418,17 +437,23 @@ _COMPARABLE = ("preset", "budget", "base_budget", "base", "size", "frames", "bat
 
 
 def _check_comparable(arms: dict[str, dict], log=print) -> None:
-    """Refuse arm records made with settings that make their comparison meaningless."""
-    first = None
+    """Refuse arm records made with settings that make their comparison meaningless. The base
+    counts by its weights where both records know them (a moved base is the same base; a
+    retrained or re-exported one at the same path is not), else by its path."""
+    seen = []
     for name, a in arms.items():
         st = {k: a["settings"].get(k) for k in _COMPARABLE}
-        if first is None:
-            first = (name, st)
-            continue
-        diff = [k for k in _COMPARABLE if st[k] != first[1][k]]
-        if diff:
-            raise ValueError(f"arm records disagree: {name} and {first[0]} were made with "
-                             f"different {', '.join(diff)}; report them separately")
+        digest = a.get("base_digest")
+        for other, ost, odigest in seen:
+            by_weights = bool(digest and odigest)
+            diff = [k for k in _COMPARABLE
+                    if st[k] != ost[k] and not (k == "base" and by_weights)]
+            if by_weights and digest != odigest:
+                diff.append("base (its weights)")
+            if diff:
+                raise ValueError(f"arm records disagree: {name} and {other} were made with "
+                                 f"different {', '.join(diff)}; report them separately")
+        seen.append((name, st, digest))
 
 
 def claim_lines(arms: dict[str, dict]) -> list[str]:
