@@ -280,6 +280,26 @@ def test_all_ablations_include_the_stage_at_the_papers_learning_rate(tmp_path):
     assert slow.merged({"optim.lr": grown.optim.lr}).to_dict() == grown.to_dict()
 
 
+def test_all_ablations_include_the_stage_with_the_base_unfrozen(tmp_path):
+    """The frozen-vs-unfrozen investigation: grown8x's architecture with the base's weights
+    training too. Its steps cost more (the base's weight gradients), so it gets fewer."""
+    from bootvid.experiment import plan
+    from bootvid.experiment.promag import _config, make_plan
+
+    assert "grown8x-unfrozen" not in [r.name for r in plan("default")]
+    specs = {r.name: r for r in plan("all")}
+    s = _settings(tmp_path, ablations="all", seeds=1)
+    free, grown = (_config(s, specs[n], "d", steps=10) for n in ("grown8x-unfrozen", "grown8x"))
+    assert free.grow.train_lower and not grown.grow.train_lower
+    assert free.merged({"grow.train_lower": False}).to_dict() == grown.to_dict()
+    rows = {r["name"]: r for r in make_plan(s)}
+    assert rows["grown8x-unfrozen"]["own_flops"] == rows["grown8x"]["own_flops"]
+    assert rows["grown8x-unfrozen"]["step_flops"] > 1.2 * rows["grown8x"]["step_flops"]
+    s.budget = 20 * rows["grown8x"]["step_flops"]
+    rows = {r["name"]: r for r in make_plan(s)}
+    assert rows["grown8x-unfrozen"]["steps"] < rows["grown8x"]["steps"] == 20
+
+
 def test_records_compare_their_base_by_its_weights_where_known():
     """A base moved to another path is the same base; one re-exported or retrained at the
     same path is not. Records from before the weights were recorded compare paths."""

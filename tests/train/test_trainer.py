@@ -240,6 +240,28 @@ def test_grow_run_resumes_without_from(tmp_path):
     assert t.run().step == 4
 
 
+def test_grow_with_train_lower_trains_the_whole_model_and_resumes_so(tmp_path):
+    """The frozen-vs-unfrozen ablation: grow.train_lower trains the lower tokenizer's weights
+    with the new stage, and a resumed run keeps training them."""
+    lower = VideoTokenizer(tiny_config().tokenizer_config())
+    lower.save_pretrained(tmp_path / "tok4")
+    before = {k: v.clone() for k, v in lower.state_dict().items()}
+    cfg = tiny_config(**{"data.frames": 9, "run.max_steps": 2, "optim.lr": 1e-2,
+                         "grow.train_lower": True})
+    t = Trainer(cfg, tmp_path / "run8", grow_from=tmp_path / "tok4",
+                dataset=FixedClips(frames=9), progress=False)
+    everything = {n for n, _ in t.tok.named_parameters()}
+    assert {n for n, _ in t.named_trainable} == everything
+    assert any(".lower." in n for n in everything) and "weights train too" in t.source
+    after = VideoTokenizer.from_pretrained(t.run().model_dir).state_dict()
+    changed = [k for k, v in before.items()
+               if not torch.equal(v, after[k.replace(".", ".lower.", 1)])]
+    assert len(changed) > len(before) // 2, changed
+    t = Trainer(cfg.merged({"run.max_steps": 3}), tmp_path / "run8", resume=True,
+                dataset=FixedClips(frames=9), progress=False)
+    assert {n for n, _ in t.named_trainable} == everything and t.run().step == 3
+
+
 def test_frames_that_do_not_fit_the_model_are_refused(tmp_path):
     from bootvid.train import ConfigError
 

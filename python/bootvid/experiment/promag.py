@@ -72,6 +72,7 @@ class RunSpec:
     mixing: str | None = None
     norm_center: bool | None = None
     lr: float | None = None  # peak learning rate (None: the preset's)
+    train_lower: bool = False  # a grown arm whose lower model trains too (not frozen)
     seed: int = 0  # added to the experiment's seed
 
     def own_flops(self, base: float, stage: float) -> float:
@@ -84,8 +85,8 @@ PAPER_STAGE_LR = 1e-4
 
 def plan(ablations: str = "default", seeds: int = 2) -> list[RunSpec]:
     """The arms, parents first. ``ablations``: ``none``, ``default`` (the growth stage without
-    its subsampled branch) or ``all`` (every mixing variant, the custom RMS norm and the
-    stage at the paper's learning rate);
+    its subsampled branch) or ``all`` (every mixing variant, the custom RMS norm, the
+    stage at the paper's learning rate and the stage with the base unfrozen);
     ``seeds``: how many seeds the grown and direct 8x arms get."""
     if ablations is True or ablations is False:  # the former boolean setting
         ablations = "all" if ablations else "none"
@@ -111,6 +112,9 @@ def plan(ablations: str = "default", seeds: int = 2) -> list[RunSpec]:
             # the paper's stage learning rate (our presets' is higher, tuned for the 4x model)
             runs.append(RunSpec("grown8x-lr1e-4", "ablation", stages=1,
                                 temporal_compression=8, grow_from="4x", lr=PAPER_STAGE_LR))
+            # the stage with the base unfrozen: growth's architecture, extension's training
+            runs.append(RunSpec("grown8x-unfrozen", "ablation", stages=1,
+                                temporal_compression=8, grow_from="4x", train_lower=True))
     for k in range(1, seeds):
         runs += [RunSpec(f"grown8x-seed{k}", "seed", stages=1, temporal_compression=8,
                          grow_from="4x", seed=k),
@@ -194,6 +198,7 @@ def _config(s: ExperimentSettings, spec: RunSpec, data_dir: str, steps: int = 1)
     if spec.grow_from:
         over["grow.mixing"] = spec.mixing or DEFAULT_MIXING
         over["grow.norm_center"] = spec.norm_center
+        over["grow.train_lower"] = spec.train_lower
     if spec.init_from:
         over["model.init_from"] = _run_dir(s, spec.init_from)
     if spec.lr:
@@ -208,8 +213,9 @@ def _architecture(s: ExperimentSettings, spec: RunSpec, specs: dict[str, RunSpec
 
     if spec.grow_from:
         cfg = _config(s, spec, "(plan)")
-        return grow(_architecture(s, specs[spec.grow_from], specs), cfg.grow.factor,
-                    cfg.grow.mixing, cfg.grow.norm_center)
+        tok = grow(_architecture(s, specs[spec.grow_from], specs), cfg.grow.factor,
+                   cfg.grow.mixing, cfg.grow.norm_center)
+        return tok.requires_grad_(True) if spec.train_lower else tok
     planned = VideoTokenizer(_config(s, spec, "(plan)").tokenizer_config())
     if spec.name == "4x" and s.base:
         from ..train.rundir import tokenizer_architecture
@@ -232,7 +238,8 @@ def step_flops(s: ExperimentSettings, spec: RunSpec, specs: dict[str, RunSpec],
 
     cfg = _config(s, spec, "(plan)")
     tok = _architecture(s, spec, specs)
-    key = tok.config.to_json()
+    # (what trains changes the count: a frozen lower model has no weight gradients)
+    key = (tok.config.to_json(), sum(p.numel() for p in tok.parameters() if p.requires_grad))
     cache = {} if cache is None else cache
     if key not in cache:
         counter = FlopCounter(tok, s.size)

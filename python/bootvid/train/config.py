@@ -131,6 +131,9 @@ class GrowConfig:
     factor: int = 2
     mixing: str = "position_scale_shift"
     norm_center: Optional[bool] = None
+    #: Train the lower tokenizer's weights with the new stage (the frozen-vs-unfrozen
+    #: ablation). ProMAG freezes them: False.
+    train_lower: bool = False
 
 
 class SectionedConfig:

@@ -96,7 +96,8 @@ def _last_trainable_weight(module: nn.Module) -> nn.Parameter | None:
 
 class Trainer(TrainingLoop):
     """Trains a tokenizer from scratch (Stage I or a direct baseline), or, with ``grow_from``,
-    grows a trained one by ``config.grow.factor`` and trains only the new stage.
+    grows a trained one by ``config.grow.factor`` and trains only the new stage (the whole
+    model with ``grow.train_lower``).
 
     ``run_dir`` receives the config, checkpoints, ``log.jsonl``, previews and the final
     ``model/`` and ``model_ema/``. ``resume=True`` continues the run in ``run_dir`` from its
@@ -212,16 +213,19 @@ class Trainer(TrainingLoop):
         if state is not None:  # the checkpoint knows the whole model, grown or not
             tok = from_config(TokenizerConfig.from_dict(state["tokenizer_config"]))
             tok.load_state_dict(state["model"])
-            if tok.config.growth:  # only the newest stage trains
-                tok.requires_grad_(False)
+            if tok.config.growth:  # only the newest stage trains, or all of it
+                tok.requires_grad_(self.config.grow.train_lower)
                 for p in tok.trainable_parameters():
                     p.requires_grad_(True)
             return tok, f"resumed from step {state['step']}", None
         if grow_from is not None:
             g = self.config.grow
             lower, what = load_tokenizer(grow_from)
-            return (grow(lower, g.factor, g.mixing, g.norm_center), f"grown from the {what}",
-                    grow_from)
+            tok = grow(lower, g.factor, g.mixing, g.norm_center)
+            if g.train_lower:
+                tok.requires_grad_(True)
+                what = f"{what}, whose weights train too (grow.train_lower)"
+            return tok, f"grown from the {what}", grow_from
         tok = VideoTokenizer(self.config.tokenizer_config())
         if self.config.model.init_from:
             from ..tokenizer import init_from_lower
