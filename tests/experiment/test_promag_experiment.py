@@ -91,6 +91,10 @@ def test_budgets_are_flops_converted_to_each_arms_steps(tmp_path):
     assert rows["grown8x-none"]["step_flops"] < rows["grown8x"]["step_flops"]
     text = format_plan(list(rows.values()), s)
     assert "stage budget S = 200.00 GFLOP" in text and "direct16x" in text
+    # columns line up under long arm names too (where each row's "from" starts)
+    wide = format_plan(make_plan(ExperimentSettings(
+        data="v", out="o", ablations="all", model_overrides=TINY, size=16)), s).splitlines()[2:]
+    assert len({len(ln) - len(ln[2:].split(" ", 1)[1].lstrip()) for ln in wide}) == 1, wide
     assert parse_budget("small") == 5e13 and parse_budget("3e14") == 3e14
     for bad in ("lots", "-1", "0", "nan"):
         with pytest.raises(ValueError, match="budget: give training FLOPs"):

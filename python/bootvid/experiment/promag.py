@@ -314,15 +314,16 @@ def make_plan(s: ExperimentSettings) -> list[dict]:
 def format_plan(rows: list[dict], s: ExperimentSettings) -> str:
     from ..train.flops import format_flops
 
+    w = max([18, *(len(r["name"]) for r in rows)])
     lines = [f"experiment plan: stage budget S = {format_flops(s.budget)}, base B = "
              f"{format_flops(base_flops(s))}" + (f" (the model {s.base})" if s.base else ""),
-             f"  {'arm':<18} {'from':<10} {'own':>13} {'total':>13} {'steps':>7}  per step"]
+             f"  {'arm':<{w}} {'from':<10} {'own':>13} {'total':>13} {'steps':>7}  per step"]
     for r in rows:
         spec = r["spec"]
         src = spec["grow_from"] or spec["init_from"] or "scratch"
         steps = "given" if r["external"] else str(r["steps"])
         mark = "" if r["selected"] else "  (not in --arms)"
-        lines.append(f"  {r['name']:<18} {src:<10} {format_flops(r['own_flops']):>13} "
+        lines.append(f"  {r['name']:<{w}} {src:<10} {format_flops(r['own_flops']):>13} "
                      f"{format_flops(r['total_flops']):>13} {steps:>7}  "
                      f"{format_flops(r['step_flops'])}{mark}")
     return "\n".join(lines)
