@@ -165,6 +165,18 @@ def test_arms_run_separately_and_the_report_assembles_them(tmp_path):
     assert list(res["arms"]) == ["4x", "grown8x", "direct8x"]
     assert "| growing beats direct training, 8x |" in md
     assert not (tmp_path / "exp2" / "runs" / "4x").exists()
+    # the report alone, from both directories' records: nothing trains or evaluates
+    from bootvid.cli.main import main
+
+    cli = ["experiment", "promag", "--data", first.data, "--out", str(tmp_path / "report"),
+           "--budget", "1", "--size", "16", "--eval-frames", "9", "--eval-size", "32",
+           "--include", str(tmp_path / "exp"), str(tmp_path / "exp2")]
+    assert main([*cli, "--report-only"]) == 0
+    res = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert list(res["arms"]) == ["4x", "grown8x", "direct8x"]
+    assert not (tmp_path / "report" / "runs").exists()
+    assert not os.listdir(tmp_path / "report" / "arms")
+    assert main([*cli, "--report-only", "--arms", "direct8x"]) == 2
     # records made with other settings are not compared
     other = _settings(tmp_path, out=str(tmp_path / "exp3"), ablations="none", seeds=1,
                       arms=["direct8x"], include=[str(tmp_path / "exp")], budget=2.0)

@@ -109,13 +109,16 @@ def _build_parser() -> argparse.ArgumentParser:
                          "as the 4x arm: B is its cumulative training FLOPs")
     pm.add_argument("--arms", help="comma-separated arms to train and evaluate now (default "
                                    "all); their parents must exist")
+    pm.add_argument("--report-only", action="store_true",
+                    help="train and evaluate nothing: write the report from the arm records "
+                         "in OUT and --include")
     pm.add_argument("--include", nargs="+", default=[], metavar="DIR",
                     help="directories of arm results from earlier runs (DIR/arms/*.json) to "
                          "report with this run's")
     pm.add_argument("--ablations", choices=["none", "default", "all"], default="default",
                     help="default: the stage without its subsampled branch; all: every mixing "
-                         "variant, the custom RMS norm and the stage at the paper's "
-                         "learning rate (1e-4)")
+                         "variant, the custom RMS norm, the stage at the paper's "
+                         "learning rate (1e-4) and the stage with the base unfrozen")
     pm.add_argument("--no-ablations", action="store_const", const="none", dest="ablations",
                     help="same as --ablations none")
     pm.add_argument("--seeds", type=int, default=2,
@@ -205,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--minutes-per-stage is gone: budgets are training FLOPs now, "
                                  "the same on any machine (--budget, --base-budget; "
                                  "--dry-run prints the plan)")
+            if args.report_only and args.arms:
+                raise ValueError("--report-only trains and evaluates nothing: drop --arms")
             settings = ExperimentSettings(
                 data=args.data, out=args.out, preset=args.preset,
                 budget=parse_budget(args.budget),
@@ -212,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 base=args.base, size=args.size, batch_size=args.batch_size,
                 eval_frames=args.eval_frames, eval_size=args.eval_size, seed=args.seed,
                 ablations=args.ablations, seeds=args.seeds, curve_points=args.curve_points,
-                arms=[a.strip() for a in args.arms.split(",")] if args.arms else None,
+                arms=([] if args.report_only else
+                      [a.strip() for a in args.arms.split(",")] if args.arms else None),
                 include=list(args.include), stills=args.stills, image_ratio=args.image_ratio)
             run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]),
                            dry_run=args.dry_run)
