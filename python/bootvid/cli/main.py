@@ -53,6 +53,20 @@ def _build_parser() -> argparse.ArgumentParser:
                                       "model is frozen, only the new stage trains.")
     add_train_arguments(grow, grow=True)
 
+    pack = sub.add_parser(
+        "pack", help="a run's newest checkpoint, small enough to carry or commit (no optimizer "
+                     "state, bf16 weights), that --resume continues",
+        description="Writes OUT: a run directory with RUN's newest checkpoint packed (optimizer "
+                    "state left out, weights in bf16: about a quarter of the size) and RUN's "
+                    "config, log and curves. `bootvid train --resume --out OUT` (or the "
+                    "experiment command, with OUT as the arm's run directory) continues at the "
+                    "same step, schedule and EMA, with a fresh optimizer whose learning rate "
+                    "is re-warmed over optim.warmup_steps.")
+    pack.add_argument("run", help="the run directory to pack")
+    pack.add_argument("out", help="the new run directory (must not exist or be empty)")
+    pack.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16",
+                      help="precision of the stored weights (default bf16)")
+
     from .codec import add_codec_arguments
     from .evaluate import add_eval_arguments
 
@@ -173,6 +187,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack(args) -> int:
+    import os
+
+    import torch
+
+    from ..train.checkpoint import list_checkpoints, pack_run
+
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    found = list_checkpoints(args.run)
+    step, path = pack_run(args.run, args.out, dtype)
+    before = f" (from {os.path.getsize(found[-1][1]) / 1e6:.1f} MB)" if found else ""
+    print(f"packed step {step} of {args.run}: {path}, {os.path.getsize(path) / 1e6:.1f} MB"
+          f"{before}. Continue with --resume --out {args.out}: same step, schedule and EMA, "
+          "fresh optimizer.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
@@ -223,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             run_experiment(settings, command="bootvid " + " ".join(sys.argv[1:]),
                            dry_run=args.dry_run)
             return 0
+        elif args.command == "pack":
+            return _pack(args)
         elif args.command == "data":
             from .data import run_data
 

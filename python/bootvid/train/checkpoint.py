@@ -93,3 +93,51 @@ def load_latest_checkpoint(run_dir: str) -> tuple[int, dict] | None:
             warnings.warn(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); trying "
                           "the previous one", stacklevel=2)
     return None
+
+
+#: Checkpoint entries holding optimizer state: what a packed checkpoint leaves out.
+OPTIMIZER_KEYS = ("optimizer", "disc_optimizer")
+
+
+def pack_state(state: dict, dtype: torch.dtype = torch.bfloat16) -> dict:
+    """A checkpoint small enough to carry to another machine or commit: the optimizer state
+    left out (about half of a checkpoint) and floating-point weights stored in ``dtype``.
+
+    Resuming from it continues the run at its step, schedule, EMA and data order, with a fresh
+    optimizer whose learning rate is re-warmed (:class:`~bootvid.train.loop.TrainingLoop`).
+    """
+    def cast(value):
+        if isinstance(value, torch.Tensor):
+            return value.to(dtype) if value.is_floating_point() else value
+        if isinstance(value, dict):
+            return {k: cast(v) for k, v in value.items()}
+        return value
+
+    dropped = [k for k in OPTIMIZER_KEYS if state.get(k) is not None]
+    packed = {k: (v if k == "rng" else cast(v)) for k, v in state.items()
+              if k not in OPTIMIZER_KEYS}
+    packed["packed"] = {"step": int(state["step"]), "dtype": str(dtype).replace("torch.", ""),
+                        "dropped": dropped}
+    return packed
+
+
+def pack_run(run_dir: str, out_dir: str, dtype: torch.dtype = torch.bfloat16) -> tuple[int, str]:
+    """Write ``out_dir``: a run directory holding ``run_dir``'s newest checkpoint packed
+    (:func:`pack_state`) and its top-level files (config, log, curves), which
+    ``--resume`` continues like the original. Returns ``(step, checkpoint path)``."""
+    if os.path.abspath(out_dir) == os.path.abspath(run_dir):
+        raise ValueError("pack: the output must be another directory than the run")
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise FileExistsError(f"pack: {out_dir} is not empty")
+    if not list_checkpoints(run_dir):
+        raise FileNotFoundError(f"pack: {run_dir} has no checkpoint ({CHECKPOINT_DIR}/step_*.pt)")
+    found = load_latest_checkpoint(run_dir)
+    if found is None:
+        raise RuntimeError(f"pack: no checkpoint in {run_dir} could be read")
+    step, state = found
+    os.makedirs(out_dir, exist_ok=True)
+    for name in sorted(os.listdir(run_dir)):
+        src = os.path.join(run_dir, name)
+        if os.path.isfile(src) and not name.startswith("."):
+            shutil.copy2(src, os.path.join(out_dir, name))
+    return step, save_checkpoint(out_dir, step, pack_state(state, dtype), keep=1)

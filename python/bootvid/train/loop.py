@@ -91,6 +91,8 @@ class TrainingLoop:
         self.bad_steps = 0
         self.lr_scale = 1.0  # lowered by each restore after non-finite steps
         self.recoveries = 0
+        self.rewarm_from = None  # the step a fresh optimizer took over (a packed checkpoint)
+        self._resume_note = None
         self.logger = None
         return self._resume_state() if resume else self._check_new_run_dir()
 
@@ -103,6 +105,8 @@ class TrainingLoop:
         else:
             self._load_state(state)
         self.logger = RunLogger(self.run_dir) if self.dist.is_main else None
+        if self.logger is not None and self._resume_note:
+            self.logger.event(self.step, self._resume_note)
 
     # ---- run directory ----------------------------------------------------------------------
 
@@ -144,8 +148,19 @@ class TrainingLoop:
         raise NotImplementedError
 
     def _load_state(self, state: dict) -> None:
-        """Restore what :meth:`loop_state` saved (subclasses extend it)."""
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Restore what :meth:`loop_state` saved (subclasses extend it). A packed checkpoint
+        (:func:`~bootvid.train.checkpoint.pack_state`) has no optimizer state: the optimizer
+        starts afresh and the learning rate is re-warmed over ``optim.warmup_steps``, since
+        Adam's first steps without its moment estimates are large."""
+        if state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rewarm_from = state.get("rewarm_from")
+        else:
+            self.rewarm_from = int(state["step"])
+            self._resume_note = (
+                f"resumed from a packed checkpoint (step {state['step']}, weights in "
+                f"{state.get('packed', {}).get('dtype', '?')}, no optimizer state): fresh "
+                f"optimizer, learning rate re-warmed over {self.config.optim.warmup_steps} steps")
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
@@ -167,6 +182,7 @@ class TrainingLoop:
                 "train_seconds": self.train_seconds, "train_flops": self.train_flops,
                 "bad_steps": self.bad_steps,
                 "lr_scale": self.lr_scale, "recoveries": self.recoveries,
+                "rewarm_from": self.rewarm_from,
                 "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
                 "rng": {"torch": torch.get_rng_state()}}
@@ -219,6 +235,8 @@ class TrainingLoop:
         frac = self.train_seconds / (r.max_minutes * 60) if r.max_minutes else None
         factor = self.lr_scale * lr_factor(self.step, o.warmup_steps, r.max_steps,
                                            o.min_lr_ratio, frac)
+        if self.rewarm_from is not None and o.warmup_steps:
+            factor *= min(1.0, (self.step - self.rewarm_from + 1) / o.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = o.lr * factor
         self._set_extra_lr(factor)

@@ -266,7 +266,8 @@ class Trainer(TrainingLoop):
         super()._load_state(state)
         if self.disc_module is not None and state.get("disc") is not None:
             self.disc_module.load_state_dict(state["disc"])
-            self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+            if state.get("disc_optimizer") is not None:  # (not in a packed checkpoint)
+                self.disc_optimizer.load_state_dict(state["disc_optimizer"])
             if self.lecam is not None and state.get("lecam") is not None:
                 self.lecam.load_state_dict(state["lecam"])
 
