@@ -192,15 +192,13 @@ def _pack(args) -> int:
 
     import torch
 
-    from ..train.checkpoint import list_checkpoints, pack_run
+    from ..train.checkpoint import checkpoint_path, pack_run
 
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
-    found = list_checkpoints(args.run)
     step, path = pack_run(args.run, args.out, dtype)
-    before = f" (from {os.path.getsize(found[-1][1]) / 1e6:.1f} MB)" if found else ""
-    print(f"packed step {step} of {args.run}: {path}, {os.path.getsize(path) / 1e6:.1f} MB"
-          f"{before}. Continue with --resume --out {args.out}: same step, schedule and EMA, "
-          "fresh optimizer.")
+    print(f"packed step {step} of {args.run}: {path}, {os.path.getsize(path) / 1e6:.1f} MB "
+          f"(from {os.path.getsize(checkpoint_path(args.run, step)) / 1e6:.1f} MB). Continue "
+          f"with --resume --out {args.out}: same step, schedule and EMA, fresh optimizer.")
     return 0
 
 

@@ -114,8 +114,7 @@ def pack_state(state: dict, dtype: torch.dtype = torch.bfloat16) -> dict:
         return value
 
     dropped = [k for k in OPTIMIZER_KEYS if state.get(k) is not None]
-    packed = {k: (v if k == "rng" else cast(v)) for k, v in state.items()
-              if k not in OPTIMIZER_KEYS}
+    packed = {k: cast(v) for k, v in state.items() if k not in OPTIMIZER_KEYS}
     packed["packed"] = {"step": int(state["step"]), "dtype": str(dtype).replace("torch.", ""),
                         "dropped": dropped}
     return packed

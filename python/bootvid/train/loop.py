@@ -92,7 +92,6 @@ class TrainingLoop:
         self.lr_scale = 1.0  # lowered by each restore after non-finite steps
         self.recoveries = 0
         self.rewarm_from = None  # the step a fresh optimizer took over (a packed checkpoint)
-        self._resume_note = None
         self.logger = None
         return self._resume_state() if resume else self._check_new_run_dir()
 
@@ -105,8 +104,11 @@ class TrainingLoop:
         else:
             self._load_state(state)
         self.logger = RunLogger(self.run_dir) if self.dist.is_main else None
-        if self.logger is not None and self._resume_note:
-            self.logger.event(self.step, self._resume_note)
+        if self.logger is not None and state is not None and state.get("optimizer") is None:
+            self.logger.event(self.step, (
+                f"resumed from a packed checkpoint (step {self.step}, weights in "
+                f"{state.get('packed', {}).get('dtype', '?')}, no optimizer state): fresh "
+                f"optimizer, learning rate re-warmed over {self.config.optim.warmup_steps} steps"))
 
     # ---- run directory ----------------------------------------------------------------------
 
@@ -157,10 +159,6 @@ class TrainingLoop:
             self.rewarm_from = state.get("rewarm_from")
         else:
             self.rewarm_from = int(state["step"])
-            self._resume_note = (
-                f"resumed from a packed checkpoint (step {state['step']}, weights in "
-                f"{state.get('packed', {}).get('dtype', '?')}, no optimizer state): fresh "
-                f"optimizer, learning rate re-warmed over {self.config.optim.warmup_steps} steps")
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
