@@ -383,10 +383,9 @@ class StillMotionDataset(FileSkips, EndlessClipDataset):
     def _render(self, p: int, g: torch.Generator, g_fg: torch.Generator | None) -> StillClip:
         """Photo ``p`` filmed along a path drawn from ``g``, with a cut-out drawn from
         ``g_fg`` (None: no cut-out); _BrokenPhoto when a photo fails."""
-        S, T = self.size, self.frames
         (w, h), path = self.sizes[p], self.photos[p]
         cam = self.camera_path(w, h, g)
-        video = self._film(p, cam)  # (T, 3, 2S, 2S), 0..255
+        video = self._film(p, cam)  # (frames, 3, 2 size, 2 size), 0..255
         fg_path = alpha = None
         flip = self.hflip and bool(torch.rand((), generator=g) < 0.5)
         if g_fg is not None and torch.rand((), generator=g_fg) < self.foreground_prob:
