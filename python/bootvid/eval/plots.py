@@ -146,12 +146,16 @@ def plot_curves(curves: dict[str, Sequence[dict]], path: str) -> str:
     ``total_flops`` (or ``train_flops``) and ``psnr``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, points in curves.items():
+    # tab20, not the default 10-colour cycle: a full plan has 12 arms, and repeated colours
+    # made two arms indistinguishable; a seed arm is dashed beside its first seed.
+    colours = plt.get_cmap("tab20").colors
+    for i, (name, points) in enumerate(curves.items()):
         pts = [(p.get("total_flops", p.get("train_flops")), float(p["psnr"])) for p in points
                if p.get("total_flops", p.get("train_flops"))]
         if pts:
             xs, ys = zip(*sorted(pts))
-            ax.plot(xs, ys, marker="o", markersize=3, label=name)
+            ax.plot(xs, ys, marker="o", markersize=3, label=name, color=colours[i % 20],
+                    linestyle="--" if "-seed" in name else "-")
     ax.set_xscale("log")
     ax.set_xlabel("total training compute (FLOPs)")
     ax.set_ylabel("held-out PSNR (dB)")
